@@ -1,0 +1,22 @@
+//! verigate: an edge gateway that performs i'mport (PortOne) identity verification in front of
+//! an app.
+//!
+//! A request travels **route → extract → resolve (cache, then API) → judge (policy) → annotate
+//! (headers) → forward**, and the modules follow that path. The pure rooms ([`imp_uid`],
+//! [`extract`], [`identity`], [`policy`], [`headers`], [`error`]) hold the logic and take "now"
+//! as an argument; the I/O rooms ([`iamport`], [`resolver`], [`proxy`], [`server`],
+//! [`sandbox`], [`echo`]) are thin.
+
+pub mod config;
+pub mod echo;
+pub mod error;
+pub mod extract;
+pub mod headers;
+pub mod iamport;
+pub mod identity;
+pub mod imp_uid;
+pub mod policy;
+pub mod proxy;
+pub mod resolver;
+pub mod sandbox;
+pub mod server;
