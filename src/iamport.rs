@@ -1,1 +1,342 @@
-//! TODO
+//! The i'mport V1 API client: one access token for the whole process, and certification lookups.
+//!
+//! The token is read lock-free on every lookup ([`ArcSwapOption`]); only a refresh takes a mutex,
+//! so one request at a time asks `getToken` while the others wait for its answer. The token's
+//! deadline is computed from the API's own `now` (never its `expired_at` against our clock) and
+//! it is refreshed a minute early. A 401 on a lookup drops the token, refreshes it and retries
+//! once. Connect errors and 5xx are retried with backoff while the caller's deadline allows; any
+//! other failure is returned at once, and every failure is an [`ApiError`], never a guess.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use http::HeaderValue;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::config::IamportSettings;
+use crate::headers::percent_encode;
+use crate::identity::Certification;
+use crate::imp_uid::ImpUid;
+
+/// How early before its expiry the token is replaced.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// The largest API answer read; anything longer is treated as garbage.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// First pause before retrying a transient failure; doubled each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+
+/// Why the API could not give an answer. Every variant makes the gateway answer 503.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("the i'mport API could not be reached")]
+    Unreachable,
+    #[error("the i'mport API did not answer within the time budget")]
+    Timeout,
+    #[error("the i'mport API answered HTTP {0}")]
+    Status(u16),
+    #[error("the i'mport API's answer could not be parsed")]
+    Unparseable,
+    #[error("the i'mport API answered code {0} without a result")]
+    ApiCode(i64),
+    #[error("the i'mport API rejected verigate's imp_key/imp_secret")]
+    CredentialsRejected,
+}
+
+impl ApiError {
+    /// Failures worth another try within the budget.
+    fn is_transient(&self) -> bool {
+        matches!(self, ApiError::Unreachable) || matches!(self, ApiError::Status(s) if *s >= 500)
+    }
+}
+
+/// A failure of one call, before retry policy is applied.
+enum CallError {
+    /// 401 on a lookup: the token is no longer valid.
+    Unauthorized,
+    Api(ApiError),
+}
+
+impl From<ApiError> for CallError {
+    fn from(e: ApiError) -> Self {
+        CallError::Api(e)
+    }
+}
+
+/// The live access token.
+struct Token {
+    header: HeaderValue,
+    /// After this instant the token is replaced before use.
+    refresh_at: Instant,
+}
+
+/// Counters of the client's traffic, read by the metrics and the tests.
+#[derive(Debug, Default)]
+pub struct ApiCounters {
+    pub token_requests: AtomicU64,
+    pub certification_requests: AtomicU64,
+}
+
+/// A client of the i'mport V1 API, shared by the whole process.
+pub struct IamportClient {
+    http: reqwest::Client,
+    token_url: String,
+    certification_base: String,
+    credentials: serde_json::Value,
+    tier: Option<HeaderValue>,
+    token: ArcSwapOption<Token>,
+    refresh: tokio::sync::Mutex<()>,
+    credentials_rejected: AtomicBool,
+    pub counters: ApiCounters,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    code: Option<i64>,
+    response: Option<T>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    now: i64,
+    expired_at: i64,
+}
+
+impl IamportClient {
+    /// A client for the configured API.
+    pub fn new(settings: &IamportSettings) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("verigate/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        let tier = settings
+            .tier
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok());
+        Ok(IamportClient {
+            http,
+            token_url: format!("{}/users/getToken", settings.base_url),
+            certification_base: format!("{}/certifications/", settings.base_url),
+            credentials: serde_json::json!({
+                "imp_key": settings.imp_key,
+                "imp_secret": settings.imp_secret.expose(),
+            }),
+            tier,
+            token: ArcSwapOption::empty(),
+            refresh: tokio::sync::Mutex::new(()),
+            credentials_rejected: AtomicBool::new(false),
+            counters: ApiCounters::default(),
+        })
+    }
+
+    /// Whether the API's last answer to `getToken` was a rejection of our credentials.
+    pub fn credentials_rejected(&self) -> bool {
+        self.credentials_rejected.load(Ordering::Relaxed)
+    }
+
+    /// The certification record for `imp_uid`, `None` when the API has none, all before
+    /// `deadline`.
+    pub async fn certification(
+        &self,
+        imp_uid: &ImpUid,
+        deadline: Instant,
+    ) -> Result<Option<Certification>, ApiError> {
+        let url = format!(
+            "{}{}",
+            self.certification_base,
+            percent_encode(imp_uid.as_str())
+        );
+        let mut retried_401 = false;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let token = self.token(deadline).await?;
+            match self.lookup(&url, imp_uid, &token.header, deadline).await {
+                Ok(found) => return Ok(found),
+                Err(CallError::Unauthorized) if !retried_401 => {
+                    retried_401 = true;
+                    self.drop_token(&token);
+                }
+                Err(CallError::Unauthorized) => return Err(ApiError::Status(401)),
+                Err(CallError::Api(e)) => {
+                    backoff = pause_before_retry(e, backoff, deadline).await?;
+                }
+            }
+        }
+    }
+
+    async fn lookup(
+        &self,
+        url: &str,
+        imp_uid: &ImpUid,
+        token: &HeaderValue,
+        deadline: Instant,
+    ) -> Result<Option<Certification>, CallError> {
+        self.counters
+            .certification_requests
+            .fetch_add(1, Ordering::Relaxed);
+        let mut req = self
+            .http
+            .get(url)
+            .header(http::header::AUTHORIZATION, token.clone());
+        if let Some(tier) = &self.tier {
+            req = req.header("Tier", tier.clone());
+        }
+        let (status, body) = send(req, deadline).await?;
+        match status {
+            200 => {
+                let env: Envelope<Certification> = parse(&body)?;
+                match (env.code, env.response) {
+                    (Some(0), Some(c)) if c.imp_uid == imp_uid.as_str() => Ok(Some(c)),
+                    (Some(0), _) => Err(ApiError::Unparseable.into()),
+                    (code, _) => Err(ApiError::ApiCode(code.unwrap_or(-1)).into()),
+                }
+            }
+            // A 404 is "no such verification" only in the API's own envelope; a bare 404 (a
+            // wrong base_url, a proxy in between) is trouble, not an answer.
+            404 => match parse::<Envelope<serde_json::Value>>(&body) {
+                Ok(Envelope {
+                    code: Some(c),
+                    response: None,
+                }) if c != 0 => Ok(None),
+                _ => Err(ApiError::Status(404).into()),
+            },
+            401 => Err(CallError::Unauthorized),
+            s => Err(ApiError::Status(s).into()),
+        }
+    }
+
+    /// A token valid now, refreshing it (one caller at a time) when due.
+    async fn token(&self, deadline: Instant) -> Result<Arc<Token>, ApiError> {
+        if let Some(t) = self.token.load_full()
+            && Instant::now() < t.refresh_at
+        {
+            return Ok(t);
+        }
+        let _guard = tokio::time::timeout_at(deadline, self.refresh.lock())
+            .await
+            .map_err(|_| ApiError::Timeout)?;
+        // Another caller may have refreshed while this one waited.
+        if let Some(t) = self.token.load_full()
+            && Instant::now() < t.refresh_at
+        {
+            return Ok(t);
+        }
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.fetch_token(deadline).await {
+                Ok(t) => {
+                    let t = Arc::new(t);
+                    self.token.store(Some(t.clone()));
+                    return Ok(t);
+                }
+                Err(e) => backoff = pause_before_retry(e, backoff, deadline).await?,
+            }
+        }
+    }
+
+    /// Forgets `stale` unless another caller already replaced it.
+    fn drop_token(&self, stale: &Arc<Token>) {
+        self.token.rcu(|current| match current {
+            Some(t) if Arc::ptr_eq(t, stale) => None,
+            other => other.clone(),
+        });
+    }
+
+    async fn fetch_token(&self, deadline: Instant) -> Result<Token, ApiError> {
+        self.counters.token_requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.http.post(&self.token_url).json(&self.credentials);
+        if let Some(tier) = &self.tier {
+            req = req.header("Tier", tier.clone());
+        }
+        let (status, body) = send(req, deadline).await?;
+        let received = Instant::now();
+        match status {
+            200 => {}
+            401 | 403 => {
+                self.credentials_rejected.store(true, Ordering::Relaxed);
+                return Err(ApiError::CredentialsRejected);
+            }
+            s => return Err(ApiError::Status(s)),
+        }
+        let env: Envelope<TokenResponse> = parse(&body)?;
+        let t = match (env.code, env.response) {
+            (Some(0), Some(t)) => t,
+            (code, _) => return Err(ApiError::ApiCode(code.unwrap_or(-1))),
+        };
+        let header = HeaderValue::from_str(&t.access_token).map_err(|_| ApiError::Unparseable)?;
+        self.credentials_rejected.store(false, Ordering::Relaxed);
+        // The API's clock, not ours: the token lives `expired_at - now` seconds from receipt.
+        let lifetime = Duration::from_secs(u64::try_from(t.expired_at - t.now).unwrap_or(0));
+        let expires = received + lifetime;
+        // Refresh a minute early, but never sooner than a second from now: an API that hands
+        // back a nearly-expired token must not be asked again on every request.
+        let refresh_at = expires
+            .checked_sub(REFRESH_MARGIN)
+            .unwrap_or(received)
+            .max(received + Duration::from_secs(1))
+            .min(expires);
+        Ok(Token { header, refresh_at })
+    }
+}
+
+/// Sleeps before a retry of a transient failure, or gives the failure back when it is not
+/// transient or the next try would not fit before `deadline`.
+async fn pause_before_retry(
+    e: ApiError,
+    backoff: Duration,
+    deadline: Instant,
+) -> Result<Duration, ApiError> {
+    if !e.is_transient() || Instant::now() + backoff >= deadline {
+        return Err(e);
+    }
+    tokio::time::sleep(backoff).await;
+    Ok(backoff * 2)
+}
+
+/// Sends `req` with what is left of the budget and reads at most [`MAX_RESPONSE_BYTES`].
+async fn send(req: reqwest::RequestBuilder, deadline: Instant) -> Result<(u16, Vec<u8>), ApiError> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err(ApiError::Timeout);
+    }
+    let exchange = async {
+        let mut resp = req.send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(ApiError::Unparseable);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(ApiError::Unparseable);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    };
+    tokio::time::timeout(remaining, exchange)
+        .await
+        .map_err(|_| ApiError::Timeout)?
+}
+
+fn classify(e: reqwest::Error) -> ApiError {
+    if e.is_timeout() {
+        ApiError::Timeout
+    } else if e.is_connect() || e.is_request() {
+        ApiError::Unreachable
+    } else {
+        // A connection cut mid-answer, a broken chunk: the answer is garbage.
+        ApiError::Unparseable
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|_| ApiError::Unparseable)
+}

@@ -8,6 +8,7 @@
 //! [`sandbox`], [`echo`]) are thin.
 
 pub mod config;
+pub mod demo;
 pub mod echo;
 pub mod error;
 pub mod extract;

@@ -1,1 +1,120 @@
-fn main() {}
+//! The `verigate` command line: parses arguments and hands over.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "verigate", version, about = "i'mport identity verification at the edge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// The configuration file.
+        #[arg(short, long, default_value = "gateway.toml")]
+        config: PathBuf,
+        /// Run in the background (pingora).
+        #[arg(short, long)]
+        daemon: bool,
+        /// Take over the sockets of a running verigate for a zero-downtime upgrade (pingora).
+        #[arg(short, long)]
+        upgrade: bool,
+    },
+    /// Validate the configuration and print the effective routes and policies.
+    Check {
+        #[arg(short, long, default_value = "gateway.toml")]
+        config: PathBuf,
+    },
+    /// Start a sandbox API, an echo app and the gateway, and walk through the flows.
+    Demo {
+        /// Walk through once and exit 0 only if every step behaved.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Serve the simulated i'mport API alone.
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        listen: SocketAddr,
+        /// Records to serve (TOML or JSON list).
+        #[arg(long)]
+        people: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Run {
+            config,
+            daemon,
+            upgrade,
+        } => {
+            let cfg = match verigate::config::load(&config) {
+                Ok(c) => c,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
+            for w in cfg.warnings() {
+                tracing::warn!("{w}");
+            }
+            let lifecycle = verigate::server::Lifecycle { upgrade, daemon };
+            match verigate::server::build(cfg, lifecycle) {
+                Ok(server) => server.run_forever(),
+                Err(e) => {
+                    eprintln!("verigate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { config } => match verigate::config::load(&config) {
+            Ok(cfg) => {
+                println!("{}: ok", config.display());
+                print!("{}", cfg.describe());
+                for w in cfg.warnings() {
+                    println!("warning: {w}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Demo { once } => verigate::demo::run(once),
+        Command::Sandbox { listen, people } => {
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("verigate: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(verigate::sandbox::run_cli(listen, people.as_deref())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("verigate sandbox: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

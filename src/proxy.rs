@@ -1,1 +1,470 @@
-//! TODO
+//! The pingora proxy: verigate's request path, one `ProxyHttp` phase at a time.
+//!
+//! `request_filter` strips the verified namespace from every request, fixes the request id, and
+//! for an intercepted route runs extract → resolve → judge → annotate, either answering the
+//! client itself (a [`GatewayError`]) or leaving the identity headers in the context for
+//! `upstream_request_filter` to add. The body of an intercepted request is read whole (it is at
+//! most 64 KiB) with pingora's retry buffer enabled, so pingora replays the exact bytes upstream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
+use jiff::Timestamp;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{ErrorSource, ErrorType};
+
+use crate::config::{Config, OnDeny, OnFailure, Route};
+use crate::error::{GatewayError, RETRY_AFTER_SECS, prefers_html};
+use crate::extract;
+use crate::headers::{self, Annotation, HeaderList, HeaderNames};
+use crate::identity::Identity;
+use crate::imp_uid::ImpUid;
+use crate::policy::{FailureReason, Judgement, Verdict};
+use crate::resolver::{CacheStatus, Resolved, Resolver};
+
+/// What a request needs from the configuration, swapped whole on reload.
+pub struct Runtime {
+    pub config: Config,
+    pub names: HeaderNames,
+}
+
+impl Runtime {
+    /// Precomputes the header names of `config`.
+    pub fn new(config: Config) -> Result<Self, http::header::InvalidHeaderName> {
+        let names = HeaderNames::new(&config.headers.prefix, &config.headers.forward)?;
+        Ok(Runtime { config, names })
+    }
+}
+
+/// The gateway: configuration, resolver and upstream selection.
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    resolver: Arc<Resolver>,
+    next_upstream: AtomicUsize,
+}
+
+/// Per-request state, carried from phase to phase.
+pub struct RequestCtx {
+    runtime: Option<Arc<Runtime>>,
+    request_id: String,
+    intercepted: bool,
+    /// Headers to add upstream (identity, digest).
+    added: HeaderList,
+    connect_attempts: usize,
+    pub started: Instant,
+    pub verdict: Option<Verdict>,
+    pub imp_uid: Option<ImpUid>,
+    pub cache: Option<CacheStatus>,
+}
+
+const X_REQUEST_ID: &str = "x-request-id";
+
+impl Gateway {
+    /// A gateway serving `runtime` with `resolver`.
+    pub fn new(runtime: Runtime, resolver: Arc<Resolver>) -> Self {
+        Gateway {
+            runtime: ArcSwap::from_pointee(runtime),
+            resolver,
+            next_upstream: AtomicUsize::new(0),
+        }
+    }
+
+    /// Replaces the configuration for requests that start from now on.
+    pub fn swap_runtime(&self, runtime: Runtime) {
+        self.runtime.store(Arc::new(runtime));
+    }
+
+    /// The resolver (for metrics and readiness).
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    /// Runs the intercepted route: the headers to forward with, or the error to answer.
+    async fn intercept(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        rt: &Runtime,
+        route: &Route,
+    ) -> Result<HeaderList, Outcome> {
+        let body = read_body(session, rt.config.server.max_body_bytes).await?;
+        let req = session.req_header();
+        let query = req.uri.query().unwrap_or("");
+
+        let (judgement, identity) = if extract::query_reports_failure(query) {
+            // The browser already said the verification failed: nothing to ask the API.
+            ctx.imp_uid = extract::from_query(query, &route.imp_uid_field)
+                .ok()
+                .flatten();
+            (failure(FailureReason::Failed), None)
+        } else {
+            let content_type = req
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes);
+            let uid = extract::extract(
+                route.imp_uid_from,
+                &route.imp_uid_field,
+                query,
+                content_type,
+                &body,
+            )
+            .map_err(GatewayError::from)?;
+            ctx.imp_uid = Some(uid.clone());
+            let (resolved, cache) = self
+                .resolver
+                .resolve(&uid)
+                .await
+                .map_err(|_| GatewayError::VerificationUnavailable)?;
+            ctx.cache = Some(cache);
+            match resolved {
+                Resolved::NotFound => (failure(FailureReason::NotFound), None),
+                Resolved::Found(id) => (route.policy.judge(&id, Timestamp::now()), Some(id)),
+            }
+        };
+        ctx.verdict = Some(judgement.verdict);
+        gate(route, judgement.verdict)?;
+
+        let mut added = headers::annotate(
+            &rt.names,
+            &Annotation {
+                judgement,
+                imp_uid: ctx.imp_uid.as_ref(),
+                identity: identity.as_deref().map(|i: &Identity| i),
+                policy: &route.policy,
+            },
+        );
+        if !body.is_empty() {
+            added.push((
+                HeaderName::from_static("content-digest"),
+                headers::content_digest(&body),
+            ));
+        }
+        Ok(added)
+    }
+
+    /// Answers the client with `error` and ends the request.
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        error: GatewayError,
+    ) -> Result<()> {
+        let html = prefers_html(session.req_header().headers.get(http::header::ACCEPT).map(HeaderValue::as_bytes));
+        let rendered = error.render(&ctx.request_id, html);
+        let mut resp = ResponseHeader::build(rendered.status, Some(5))?;
+        resp.insert_header(http::header::CONTENT_TYPE, rendered.content_type)?;
+        resp.insert_header(http::header::CONTENT_LENGTH, rendered.body.len())?;
+        resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        resp.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
+        if error == GatewayError::VerificationUnavailable {
+            resp.insert_header(http::header::RETRY_AFTER, RETRY_AFTER_SECS)?;
+        }
+        if error == GatewayError::BodyTooLarge {
+            // The rest of the body was never read: this connection cannot carry another request.
+            session.set_keepalive(None);
+        }
+        session.write_response_header(Box::new(resp), false).await?;
+        session
+            .write_response_body(Some(rendered.body), true)
+            .await
+    }
+}
+
+/// Why an intercepted request is not forwarded.
+enum Outcome {
+    Refuse(GatewayError),
+    /// The client connection failed while its body was read.
+    Broken(Box<pingora::Error>),
+}
+
+impl From<GatewayError> for Outcome {
+    fn from(e: GatewayError) -> Self {
+        Outcome::Refuse(e)
+    }
+}
+
+fn failure(reason: FailureReason) -> Judgement {
+    Judgement {
+        verdict: Verdict::Unverified(reason),
+        age: None,
+    }
+}
+
+/// The route's choice for a verdict: forward (with the verdict in the headers) or refuse.
+pub fn gate(route: &Route, verdict: Verdict) -> Result<(), GatewayError> {
+    match verdict {
+        Verdict::Allow => Ok(()),
+        Verdict::Deny(_) => match route.on_deny {
+            OnDeny::Forward => Ok(()),
+            OnDeny::Reject => Err(GatewayError::AgeRequirementNotMet),
+        },
+        Verdict::Unverified(reason) => match route.on_failure {
+            OnFailure::Forward => Ok(()),
+            OnFailure::Reject => Err(GatewayError::Verification(reason)),
+        },
+    }
+}
+
+/// Reads the whole request body, refusing more than `max` bytes. Answers
+/// `Expect: 100-continue` first, and only when the declared length fits.
+async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, Outcome> {
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(GatewayError::BodyTooLarge.into());
+    }
+    if session.is_body_empty() {
+        return Ok(Bytes::new());
+    }
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        session
+            .as_downstream_mut()
+            .write_continue_response()
+            .await
+            .map_err(Outcome::Broken)?;
+    }
+    // pingora replays what it buffered here to the upstream (up to 64 KiB, our maximum).
+    session.enable_retry_buffering();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await.map_err(Outcome::Broken)? {
+        if body.len() + chunk.len() > max {
+            return Err(GatewayError::BodyTooLarge.into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Removes every header only verigate may set.
+fn strip_reserved(req: &mut RequestHeader, prefix: &str) {
+    let doomed: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| headers::is_reserved(name.as_str(), prefix))
+        .cloned()
+        .collect();
+    for name in doomed {
+        // Repeated headers: remove_header takes one value at a time.
+        while req.remove_header(&name).is_some() {}
+    }
+}
+
+/// The client's request id when it is sane (1–128 of `[A-Za-z0-9._-]`), else a new one.
+fn request_id(req: &RequestHeader) -> String {
+    if let Some(v) = req.headers.get(X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if (1..=128).contains(&b.len())
+            && b
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+            && let Ok(s) = v.to_str()
+        {
+            return s.to_owned();
+        }
+    }
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        RequestCtx {
+            runtime: None,
+            request_id: String::new(),
+            intercepted: false,
+            added: HeaderList::new(),
+            connect_attempts: 0,
+            started: Instant::now(),
+            verdict: None,
+            imp_uid: None,
+            cache: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        let rt = self.runtime.load_full();
+        strip_reserved(session.req_header_mut(), &rt.config.headers.prefix);
+        ctx.request_id = request_id(session.req_header());
+        session
+            .req_header_mut()
+            .insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
+
+        let req = session.req_header();
+        let route = rt.config.route(&req.method, req.uri.path()).cloned();
+        ctx.runtime = Some(rt.clone());
+        let Some(route) = route else {
+            return Ok(false);
+        };
+        ctx.intercepted = true;
+        match self.intercept(session, ctx, &rt, &route).await {
+            Ok(added) => {
+                ctx.added = added;
+                Ok(false)
+            }
+            Err(Outcome::Refuse(e)) => {
+                self.respond(session, ctx, e).await?;
+                Ok(true)
+            }
+            Err(Outcome::Broken(e)) => Err(e),
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> Result<Box<HttpPeer>> {
+        let Some(rt) = ctx.runtime.as_ref() else {
+            return Error::e_explain(ErrorType::InternalError, "no configuration for request");
+        };
+        let up = &rt.config.upstream;
+        let i = self.next_upstream.fetch_add(1, Ordering::Relaxed) % up.addrs.len();
+        let mut peer = HttpPeer::new(up.addrs[i], up.tls, up.sni.clone());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        if ctx.intercepted {
+            // The body was already read and is replayed whole: the app must not wait for a
+            // second go-ahead.
+            upstream_request.remove_header(&http::header::EXPECT);
+        }
+        for (name, value) in &ctx.added {
+            upstream_request.insert_header(name.clone(), value.clone())?;
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Self::CTX,
+        mut e: Box<pingora::Error>,
+    ) -> Box<pingora::Error> {
+        // Try each upstream address once before giving up.
+        ctx.connect_attempts += 1;
+        let addrs = ctx
+            .runtime
+            .as_ref()
+            .map_or(1, |rt| rt.config.upstream.addrs.len());
+        if ctx.connect_attempts < addrs {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &pingora::Error,
+        ctx: &mut Self::CTX,
+    ) -> FailToProxy {
+        let error = match (e.esource(), e.etype()) {
+            (_, ErrorType::HTTPStatus(_)) | (ErrorSource::Downstream, _) => None,
+            (ErrorSource::Upstream, _) => Some(GatewayError::UpstreamUnavailable),
+            _ => None,
+        };
+        let code = match error {
+            Some(err) => {
+                if self.respond(session, ctx, err).await.is_err() {
+                    0
+                } else {
+                    err.status()
+                }
+            }
+            None => {
+                let code = match (e.esource(), e.etype()) {
+                    (_, ErrorType::HTTPStatus(c)) => *c,
+                    (
+                        ErrorSource::Downstream,
+                        ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+                    ) => 0,
+                    (ErrorSource::Downstream, _) => 400,
+                    _ => 500,
+                };
+                if code > 0 {
+                    let _ = session.respond_error(code).await;
+                }
+                code
+            }
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::ImpUidSource;
+    use crate::policy::{AgeBasis, DenyReason, Policy};
+
+    fn route(on_deny: OnDeny, on_failure: OnFailure) -> Route {
+        Route {
+            name: "popup".into(),
+            method: http::Method::POST,
+            path: "/certifications".into(),
+            imp_uid_from: ImpUidSource::Body,
+            imp_uid_field: "imp_uid".into(),
+            policy: Arc::new(Policy {
+                name: "adult".into(),
+                min_age: 19,
+                max_age: None,
+                age_basis: AgeBasis::Year,
+                timezone: jiff::tz::TimeZone::UTC,
+                max_certification_age: None,
+            }),
+            on_deny,
+            on_failure,
+            single_use: false,
+        }
+    }
+
+    #[test]
+    fn gate_follows_on_deny_and_on_failure() {
+        use OnDeny as D;
+        use OnFailure as F;
+        let deny = Verdict::Deny(DenyReason::Underage);
+        let stale = Verdict::Unverified(FailureReason::Stale);
+        let cases = [
+            (D::Forward, F::Reject, Verdict::Allow, Ok(())),
+            (D::Reject, F::Reject, Verdict::Allow, Ok(())),
+            (D::Forward, F::Reject, deny, Ok(())),
+            (D::Reject, F::Forward, deny, Err(GatewayError::AgeRequirementNotMet)),
+            (D::Forward, F::Reject, stale, Err(GatewayError::Verification(FailureReason::Stale))),
+            (D::Reject, F::Forward, stale, Ok(())),
+        ];
+        for (d, f, verdict, want) in cases {
+            assert_eq!(gate(&route(d, f), verdict), want, "{d:?} {f:?} {verdict:?}");
+        }
+    }
+}

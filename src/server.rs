@@ -1,1 +1,69 @@
-//! TODO
+//! Assembling the pingora server from a validated configuration.
+
+use std::sync::Arc;
+
+use pingora::server::Server;
+use pingora::server::configuration::{Opt, ServerConf};
+
+use crate::config::Config;
+use crate::iamport::IamportClient;
+use crate::proxy::{Gateway, Runtime};
+use crate::resolver::Resolver;
+
+/// Why the gateway could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the HTTP client for the i'mport API could not be built: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("the header prefix does not make valid header names")]
+    HeaderName(#[from] http::header::InvalidHeaderName),
+}
+
+/// Command-line switches pingora handles itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lifecycle {
+    /// Take the listening sockets over from a running verigate (`-u/--upgrade`).
+    pub upgrade: bool,
+    /// Run in the background (`-d/--daemon`).
+    pub daemon: bool,
+}
+
+/// Installs the process-wide TLS crypto provider (both pingora and reqwest use rustls).
+pub fn install_crypto_provider() {
+    // Err means one is already installed, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Builds the pingora server with the gateway service on the configured listeners.
+pub fn build(config: Config, lifecycle: Lifecycle) -> Result<Server, StartError> {
+    install_crypto_provider();
+    let grace = config.server.grace_period.as_secs();
+    let conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(grace),
+        graceful_shutdown_timeout_seconds: Some(grace),
+        pid_file: "/tmp/verigate.pid".into(),
+        upgrade_sock: "/tmp/verigate_upgrade.sock".into(),
+        daemon: lifecycle.daemon,
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade: lifecycle.upgrade,
+        daemon: lifecycle.daemon,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let client = Arc::new(IamportClient::new(&config.iamport)?);
+    let resolver = Arc::new(Resolver::new(client, &config.cache, config.iamport.timeout));
+    let listen = config.server.listen.clone();
+    let gateway = Gateway::new(Runtime::new(config)?, resolver);
+    let mut service =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "verigate");
+    for addr in &listen {
+        service.add_tcp(&addr.to_string());
+    }
+    server.add_service(service);
+    Ok(server)
+}
