@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::echo::Echo;
-use crate::sandbox::{Fault, Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_KEY, TEST_IMP_SECRET};
+use crate::sandbox::{
+    Fault, Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_KEY, TEST_IMP_SECRET,
+};
 
 /// A free loopback port (bound, then released for the gateway to take).
 fn free_port() -> std::io::Result<u16> {
@@ -191,7 +193,9 @@ async fn walkthrough(
         client
             .post(format!("{base}/certifications"))
             .header("content-type", "application/json")
-            .body(format!("{{\"imp_uid\":\"{uid}\",\"merchant_uid\":\"order-1\"}}"))
+            .body(format!(
+                "{{\"imp_uid\":\"{uid}\",\"merchant_uid\":\"order-1\"}}"
+            ))
             .send()
     };
 
@@ -223,7 +227,9 @@ async fn walkthrough(
     );
     println!("   GET /certifications/redirect?imp_uid=… (route redirect: on_deny = \"reject\")");
     let resp = client
-        .get(format!("{base}/certifications/redirect?imp_uid={uid}&success=true"))
+        .get(format!(
+            "{base}/certifications/redirect?imp_uid={uid}&success=true"
+        ))
         .send()
         .await?;
     let status = resp.status().as_u16();

@@ -59,10 +59,7 @@ impl Echo {
 
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
-        self.received
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// Binds `addr` (port 0 for any), serves in the background and returns the bound address.

@@ -62,9 +62,7 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => "unsupported_media_type",
             GatewayError::BodyTooLarge => "body_too_large",
             GatewayError::Verification(FailureReason::NotFound) => "verification_not_found",
-            GatewayError::Verification(FailureReason::NotCertified) => {
-                "verification_not_certified"
-            }
+            GatewayError::Verification(FailureReason::NotCertified) => "verification_not_certified",
             GatewayError::Verification(FailureReason::Failed) => "verification_failed",
             GatewayError::Verification(FailureReason::Stale) => "verification_stale",
             GatewayError::AlreadyUsed => "verification_already_used",
@@ -220,16 +218,44 @@ mod tests {
             (GatewayError::MissingImpUid, 400, "missing_imp_uid"),
             (GatewayError::InvalidImpUid, 400, "invalid_imp_uid"),
             (GatewayError::MalformedBody, 400, "malformed_body"),
-            (GatewayError::UnsupportedMediaType, 415, "unsupported_media_type"),
+            (
+                GatewayError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
             (GatewayError::BodyTooLarge, 413, "body_too_large"),
-            (GatewayError::Verification(NotFound), 403, "verification_not_found"),
-            (GatewayError::Verification(NotCertified), 403, "verification_not_certified"),
-            (GatewayError::Verification(Failed), 403, "verification_failed"),
+            (
+                GatewayError::Verification(NotFound),
+                403,
+                "verification_not_found",
+            ),
+            (
+                GatewayError::Verification(NotCertified),
+                403,
+                "verification_not_certified",
+            ),
+            (
+                GatewayError::Verification(Failed),
+                403,
+                "verification_failed",
+            ),
             (GatewayError::Verification(Stale), 403, "verification_stale"),
             (GatewayError::AlreadyUsed, 409, "verification_already_used"),
-            (GatewayError::AgeRequirementNotMet, 403, "age_requirement_not_met"),
-            (GatewayError::VerificationUnavailable, 503, "verification_unavailable"),
-            (GatewayError::UpstreamUnavailable, 502, "upstream_unavailable"),
+            (
+                GatewayError::AgeRequirementNotMet,
+                403,
+                "age_requirement_not_met",
+            ),
+            (
+                GatewayError::VerificationUnavailable,
+                503,
+                "verification_unavailable",
+            ),
+            (
+                GatewayError::UpstreamUnavailable,
+                502,
+                "upstream_unavailable",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status(), e.code()), (status, code));
@@ -244,7 +270,10 @@ mod tests {
     #[test]
     fn browsers_get_html_and_api_clients_get_json() {
         let cases: &[(Option<&str>, bool)] = &[
-            (Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), true),
+            (
+                Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                true,
+            ),
             (Some("application/json"), false),
             (Some("*/*"), false),
             (None, false),

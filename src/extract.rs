@@ -82,7 +82,10 @@ pub fn body_kind(content_type: &[u8]) -> Option<BodyKind> {
 }
 
 /// The single value of `field` in a URL-encoded string (a query or a form body).
-fn single_form_value<'a>(input: &'a [u8], field: &str) -> Result<Option<Cow<'a, str>>, ExtractError> {
+fn single_form_value<'a>(
+    input: &'a [u8],
+    field: &str,
+) -> Result<Option<Cow<'a, str>>, ExtractError> {
     let mut found = None;
     for (k, v) in form_urlencoded::parse(input) {
         if k == field {
@@ -159,7 +162,8 @@ fn json_field(body: &[u8], field: &str) -> Result<Option<Cow<'static, str>>, Ext
             Some(err) => err,
             None => ExtractError::Malformed(BodyKind::Json),
         })?;
-    de.end().map_err(|_| ExtractError::Malformed(BodyKind::Json))?;
+    de.end()
+        .map_err(|_| ExtractError::Malformed(BodyKind::Json))?;
     Ok(found.map(Cow::Owned))
 }
 
@@ -315,15 +319,50 @@ mod tests {
     #[test]
     fn query_extraction_and_auto_order() {
         let cases: &[(ImpUidSource, &str, &[u8], Result<ImpUid, ExtractError>)] = &[
-            (ImpUidSource::Query, "imp_uid=imp_1&success=true", b"", uid("imp_1")),
-            (ImpUidSource::Query, "merchant_uid=x&imp_uid=imp_2", b"", uid("imp_2")),
-            (ImpUidSource::Query, "imp_uid=imp_1&imp_uid=imp_2", b"", Err(Ambiguous)),
+            (
+                ImpUidSource::Query,
+                "imp_uid=imp_1&success=true",
+                b"",
+                uid("imp_1"),
+            ),
+            (
+                ImpUidSource::Query,
+                "merchant_uid=x&imp_uid=imp_2",
+                b"",
+                uid("imp_2"),
+            ),
+            (
+                ImpUidSource::Query,
+                "imp_uid=imp_1&imp_uid=imp_2",
+                b"",
+                Err(Ambiguous),
+            ),
             (ImpUidSource::Query, "imp_uid=imp%5F1", b"", uid("imp_1")),
-            (ImpUidSource::Query, "imp_uid=imp_1%2F..%2Fx", b"", Err(Invalid(ImpUidError::BadCharacter))),
-            (ImpUidSource::Query, "imp_uid=", b"", Err(Invalid(ImpUidError::Empty))),
+            (
+                ImpUidSource::Query,
+                "imp_uid=imp_1%2F..%2Fx",
+                b"",
+                Err(Invalid(ImpUidError::BadCharacter)),
+            ),
+            (
+                ImpUidSource::Query,
+                "imp_uid=",
+                b"",
+                Err(Invalid(ImpUidError::Empty)),
+            ),
             (ImpUidSource::Query, "", b"", Err(Missing)),
-            (ImpUidSource::Auto, "imp_uid=imp_q", br#"{"imp_uid":"imp_b"}"#, uid("imp_q")),
-            (ImpUidSource::Auto, "x=1", br#"{"imp_uid":"imp_b"}"#, uid("imp_b")),
+            (
+                ImpUidSource::Auto,
+                "imp_uid=imp_q",
+                br#"{"imp_uid":"imp_b"}"#,
+                uid("imp_q"),
+            ),
+            (
+                ImpUidSource::Auto,
+                "x=1",
+                br#"{"imp_uid":"imp_b"}"#,
+                uid("imp_b"),
+            ),
             (ImpUidSource::Auto, "", b"", Err(Missing)),
             (ImpUidSource::Body, "imp_uid=imp_q", b"", Err(Missing)),
         ];
@@ -335,7 +374,13 @@ mod tests {
 
     #[test]
     fn custom_field_name_is_honoured() {
-        let got = extract(ImpUidSource::Body, "uid", "", JSON, br#"{"imp_uid":"a","uid":"b"}"#);
+        let got = extract(
+            ImpUidSource::Body,
+            "uid",
+            "",
+            JSON,
+            br#"{"imp_uid":"a","uid":"b"}"#,
+        );
         assert_eq!(got, uid("b"));
     }
 
@@ -347,7 +392,10 @@ mod tests {
             ("success=true", false),
             ("success=true&success=false", true),
             ("", false),
-            ("error_code=F400&success=false&error_msg=%EC%B7%A8%EC%86%8C", true),
+            (
+                "error_code=F400&success=false&error_msg=%EC%B7%A8%EC%86%8C",
+                true,
+            ),
         ];
         for (q, want) in cases {
             assert_eq!(query_reports_failure(q), want, "{q}");

@@ -152,7 +152,10 @@ pub fn annotate(names: &HeaderNames, a: &Annotation<'_>) -> HeaderList {
     ));
     if let Some(id) = a.identity {
         if let Some(at) = id.certified_at {
-            out.push((names.certified_at.clone(), HeaderValue::from(at.as_second())));
+            out.push((
+                names.certified_at.clone(),
+                HeaderValue::from(at.as_second()),
+            ));
         }
         for (field, name) in &names.forward {
             if let Some(v) = forward_value(id, *field) {
@@ -247,7 +250,11 @@ mod tests {
             unique_key: Some("CI+/=".into()),
             ..Identity::empty(uid.clone())
         };
-        let names = HeaderNames::new("x-verified-", &[ForwardField::Gender, ForwardField::UniqueKey]).unwrap();
+        let names = HeaderNames::new(
+            "x-verified-",
+            &[ForwardField::Gender, ForwardField::UniqueKey],
+        )
+        .unwrap();
         let p = policy();
         let a = Annotation {
             judgement: Judgement {
@@ -291,7 +298,10 @@ mod tests {
         };
         let got = rendered(&annotate(&names, &a));
         let keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["x-id-verdict", "x-id-reason", "x-id-imp-uid", "x-id-policy"]);
+        assert_eq!(
+            keys,
+            ["x-id-verdict", "x-id-reason", "x-id-imp-uid", "x-id-policy"]
+        );
         assert_eq!(got[1].1, "not_found");
 
         let deny = Judgement {

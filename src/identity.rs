@@ -164,7 +164,11 @@ mod tests {
             (None, Some(689785200), Some(date(1991, 11, 11))),
             (None, Some(216140400), Some(date(1976, 11, 7))),
             // malformed birthday falls back to birth
-            (Some("1991/11/11"), Some(689785200), Some(date(1991, 11, 11))),
+            (
+                Some("1991/11/11"),
+                Some(689785200),
+                Some(date(1991, 11, 11)),
+            ),
             (Some(""), Some(689785200), Some(date(1991, 11, 11))),
             (Some("1991-11-11T00:00"), None, None),
             (Some("1991-02-30"), None, None),

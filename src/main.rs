@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "verigate", version, about = "i'mport identity verification at the edge")]
+#[command(
+    name = "verigate",
+    version,
+    about = "i'mport identity verification at the edge"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

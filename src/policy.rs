@@ -200,7 +200,7 @@ mod tests {
             (date(2007, 1, 1), date(2026, 12, 31), Year, 19),
             (date(2008, 1, 1), date(2026, 12, 31), Year, 18),
             (date(2004, 2, 29), date(2023, 2, 28), Full, 18), // leapling, common year
-            (date(2004, 2, 29), date(2023, 3, 1), Full, 19), // older on 1 March
+            (date(2004, 2, 29), date(2023, 3, 1), Full, 19),  // older on 1 March
             (date(2004, 2, 29), date(2024, 2, 28), Full, 19), // leap year: not yet
             (date(2004, 2, 29), date(2024, 2, 29), Full, 20), // leap year: on the day
             (date(2004, 2, 29), date(2023, 2, 28), Year, 19),
@@ -246,7 +246,13 @@ mod tests {
         use DenyReason::*;
         use FailureReason::*;
         let cases = [
-            (&adult, Some(date(2007, 11, 22)), true, fresh, Verdict::Allow),
+            (
+                &adult,
+                Some(date(2007, 11, 22)),
+                true,
+                fresh,
+                Verdict::Allow,
+            ),
             (
                 &adult,
                 Some(date(2007, 11, 23)),
@@ -283,7 +289,13 @@ mod tests {
                 fresh,
                 Verdict::Deny(Overage),
             ),
-            (&ranged, Some(date(1961, 11, 23)), true, fresh, Verdict::Allow),
+            (
+                &ranged,
+                Some(date(1961, 11, 23)),
+                true,
+                fresh,
+                Verdict::Allow,
+            ),
         ];
         for (i, (p, birth, certified, at, want)) in cases.into_iter().enumerate() {
             let got = p.judge(&person(birth, certified, at), now).verdict;

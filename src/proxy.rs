@@ -24,7 +24,6 @@ use crate::config::{Config, OnDeny, OnFailure, Route};
 use crate::error::{GatewayError, RETRY_AFTER_SECS, prefers_html};
 use crate::extract;
 use crate::headers::{self, Annotation, HeaderList, HeaderNames};
-use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::policy::{FailureReason, Judgement, Verdict};
 use crate::resolver::{CacheStatus, Resolved, Resolver};
@@ -137,7 +136,7 @@ impl Gateway {
             &Annotation {
                 judgement,
                 imp_uid: ctx.imp_uid.as_ref(),
-                identity: identity.as_deref().map(|i: &Identity| i),
+                identity: identity.as_deref(),
                 policy: &route.policy,
             },
         );
@@ -157,7 +156,13 @@ impl Gateway {
         ctx: &RequestCtx,
         error: GatewayError,
     ) -> Result<()> {
-        let html = prefers_html(session.req_header().headers.get(http::header::ACCEPT).map(HeaderValue::as_bytes));
+        let html = prefers_html(
+            session
+                .req_header()
+                .headers
+                .get(http::header::ACCEPT)
+                .map(HeaderValue::as_bytes),
+        );
         let rendered = error.render(&ctx.request_id, html);
         let mut resp = ResponseHeader::build(rendered.status, Some(5))?;
         resp.insert_header(http::header::CONTENT_TYPE, rendered.content_type)?;
@@ -172,9 +177,7 @@ impl Gateway {
             session.set_keepalive(None);
         }
         session.write_response_header(Box::new(resp), false).await?;
-        session
-            .write_response_body(Some(rendered.body), true)
-            .await
+        session.write_response_body(Some(rendered.body), true).await
     }
 }
 
@@ -271,8 +274,7 @@ fn request_id(req: &RequestHeader) -> String {
     if let Some(v) = req.headers.get(X_REQUEST_ID) {
         let b = v.as_bytes();
         if (1..=128).contains(&b.len())
-            && b
-                .iter()
+            && b.iter()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
             && let Ok(s) = v.to_str()
         {
@@ -391,6 +393,9 @@ impl ProxyHttp for Gateway {
             (ErrorSource::Upstream, _) => Some(GatewayError::UpstreamUnavailable),
             _ => None,
         };
+        // pingora does not reuse a connection after a failure: say so, so clients do not send
+        // their next request into a closing socket.
+        session.set_keepalive(None);
         let code = match error {
             Some(err) => {
                 if self.respond(session, ctx, err).await.is_err() {
@@ -459,8 +464,18 @@ mod tests {
             (D::Forward, F::Reject, Verdict::Allow, Ok(())),
             (D::Reject, F::Reject, Verdict::Allow, Ok(())),
             (D::Forward, F::Reject, deny, Ok(())),
-            (D::Reject, F::Forward, deny, Err(GatewayError::AgeRequirementNotMet)),
-            (D::Forward, F::Reject, stale, Err(GatewayError::Verification(FailureReason::Stale))),
+            (
+                D::Reject,
+                F::Forward,
+                deny,
+                Err(GatewayError::AgeRequirementNotMet),
+            ),
+            (
+                D::Forward,
+                F::Reject,
+                stale,
+                Err(GatewayError::Verification(FailureReason::Stale)),
+            ),
             (D::Reject, F::Forward, stale, Ok(())),
         ];
         for (d, f, verdict, want) in cases {
