@@ -52,9 +52,10 @@ enum Command {
     },
 }
 
-fn init_logging() {
+/// Logs to stderr, at `RUST_LOG`'s level when set, else `default`.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -63,7 +64,11 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo's output is the walkthrough; the server's own chatter would drown it.
+    init_logging(match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    });
     match cli.command {
         Command::Run {
             config,

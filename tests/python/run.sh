@@ -2,8 +2,8 @@
 # Runs the Python interop tests (PortOne's official client against the sandbox).
 #
 # Uses the sandbox at $VERIGATE_SANDBOX_URL when set; otherwise builds verigate, starts
-# `verigate sandbox --listen $VERIGATE_SANDBOX_LISTEN` (default 127.0.0.1:18089), waits for it to
-# answer, runs pytest and stops it. Exits with pytest's status.
+# `verigate sandbox` on a free loopback port, waits for it to answer, runs pytest and stops it.
+# Exits with pytest's status.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -24,10 +24,13 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${VERIGATE_SANDBOX_URL:-}" ]; then
-    ADDR="${VERIGATE_SANDBOX_LISTEN:-127.0.0.1:18089}"
-    # Build first, so compiling does not eat the readiness budget below.
+    PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    ADDR="${VERIGATE_SANDBOX_LISTEN:-127.0.0.1:$PORT}"
+    # Build first, so compiling does not eat the readiness budget below; run the binary itself
+    # (not `cargo run`) so that stopping it stops the sandbox.
     (cd "$REPO" && cargo build --quiet --bin verigate)
-    (cd "$REPO" && exec cargo run --quiet --bin verigate -- sandbox --listen "$ADDR") &
+    BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/verigate"
+    "$BIN" sandbox --listen "$ADDR" &
     SANDBOX_PID=$!
     export VERIGATE_SANDBOX_URL="http://$ADDR"
 
