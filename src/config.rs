@@ -170,8 +170,8 @@ pub struct HealthCheck {
     pub interval: Duration,
 }
 
-/// `[iamport]`, validated.
-#[derive(Debug, Clone)]
+/// `[iamport]`, validated. Its `Debug` leaves out the API key as well as the secret.
+#[derive(Clone)]
 pub struct IamportSettings {
     /// `http` or `https` URL without a trailing slash.
     pub base_url: String,
@@ -183,6 +183,18 @@ pub struct IamportSettings {
     pub timeout: Duration,
     /// Sent as the `Tier` header when set; a valid header value.
     pub tier: Option<String>,
+}
+
+impl std::fmt::Debug for IamportSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IamportSettings")
+            .field("base_url", &self.base_url)
+            .field("imp_key", &"<redacted>")
+            .field("imp_secret", &self.imp_secret)
+            .field("timeout", &self.timeout)
+            .field("tier", &self.tier)
+            .finish()
+    }
 }
 
 /// `[cache]`, validated.
@@ -428,6 +440,9 @@ impl std::fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// Reads and validates the file at `path`, taking `${NAME}` values from the process environment.
+///
+/// Errors name the file as `path` is written. A file that cannot be read (missing, not UTF-8,
+/// a directory) is one error at 1:1 carrying the OS error.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file_name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -442,6 +457,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// Validates `text` as the contents of `file_name`, with `env` looking up `${NAME}` values.
+///
+/// `env` returning `None` means the variable is unset, which is an error. On failure every
+/// problem found is returned, sorted by position in the file.
 pub fn parse(
     text: &str,
     file_name: &str,
@@ -1056,8 +1074,9 @@ enum Seg {
     Index(usize),
 }
 
-/// How a table is written in the file: `[server]`, `[[routes]]`, `[policies.adult]`.
-fn table_name(path: &[Seg]) -> String {
+/// Where a table is, as written in the file: "in [server]", "in [[routes]]",
+/// "in [policies.adult]", "at the top level".
+fn in_table(path: &[Seg]) -> String {
     let keys: Vec<&str> = path
         .iter()
         .filter_map(|s| match s {
@@ -1066,11 +1085,11 @@ fn table_name(path: &[Seg]) -> String {
         })
         .collect();
     if keys.is_empty() {
-        "the top level".to_string()
+        "at the top level".to_string()
     } else if matches!(path.last(), Some(Seg::Index(_))) {
-        format!("[[{}]]", keys.join("."))
+        format!("in [[{}]]", keys.join("."))
     } else {
-        format!("[{}]", keys.join("."))
+        format!("in [{}]", keys.join("."))
     }
 }
 
@@ -1085,11 +1104,11 @@ fn value_phrase(path: &[Seg]) -> (String, String) {
         Seg::Key(k) => k.clone(),
         Seg::Index(_) => String::new(),
     };
-    let table = table_name(&path[..key_at]);
+    let table = in_table(&path[..key_at]);
     let phrase = if element {
-        format!("an element of `{key}` in {table}")
+        format!("an element of `{key}` {table}")
     } else {
-        format!("`{key}` in {table}")
+        format!("`{key}` {table}")
     };
     (phrase, key)
 }
@@ -1332,12 +1351,25 @@ fn deserialize_document(
             path_to(doc.get_ref(), span.start)
         };
         let message = err.message();
-        let consequence = missing_field(message).is_some_and(|field| {
-            let mut p = path.clone();
-            p.push(Seg::Key(field.to_string()));
-            removed.contains(&p)
-        });
-        if !consequence {
+        if let Some(field) = missing_field(message) {
+            // serde names only the first missing key; name them all, but not the ones that
+            // are only missing because an earlier error removed them.
+            let present = |key: &str| {
+                let mut p = path.clone();
+                p.push(Seg::Key(key.to_string()));
+                removed.contains(&p)
+                    || table_at(doc.get_ref(), &path).is_some_and(|t| t.contains_key(key))
+            };
+            let mut missing: Vec<&str> = Vec::new();
+            for key in std::iter::once(field).chain(required_keys(&path).iter().copied()) {
+                if !present(key) && !missing.contains(&key) {
+                    missing.push(key);
+                }
+            }
+            if !missing.is_empty() {
+                problems.push(span.start, missing_message(&missing, &path));
+            }
+        } else {
             problems.push(span.start, structural_message(message, &path));
         }
         if path.is_empty() || !remove_at(doc.get_mut(), &path) {
@@ -1352,6 +1384,69 @@ fn deserialize_document(
         removed.push(path);
     }
     None
+}
+
+/// The keys without a default in the table at `path`, in the order the file example shows them.
+fn required_keys(path: &[Seg]) -> &'static [&'static str] {
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    match keys.as_slice() {
+        [] => &["routes"],
+        ["server", "tls"] => &["cert", "key"],
+        ["signing"] => &["active_key"],
+        ["signing", "keys"] => &["id", "alg"],
+        ["routes"] => &["name", "method", "path", "policy"],
+        _ => &[],
+    }
+}
+
+fn missing_message(missing: &[&str], path: &[Seg]) -> String {
+    let hint = if path.is_empty() && missing.contains(&"routes") {
+        " (at least one [[routes]] table is required)"
+    } else {
+        ""
+    };
+    let names: Vec<String> = missing.iter().map(|k| format!("`{k}`")).collect();
+    match names.as_slice() {
+        [one] => format!(
+            "missing key {one} {}, which has no default{hint}",
+            in_table(path)
+        ),
+        _ => format!(
+            "missing keys {} {}, which have no default{hint}",
+            names.join(", "),
+            in_table(path)
+        ),
+    }
+}
+
+/// The table at `path`, if that is one.
+fn table_at<'d, 'i>(table: &'d DeTable<'i>, path: &[Seg]) -> Option<&'d DeTable<'i>> {
+    let mut value: Option<&DeValue<'i>> = None;
+    let mut current = table;
+    for seg in path {
+        let next = match (seg, value) {
+            (Seg::Key(k), None) => current.get(k.as_str())?,
+            (Seg::Index(i), Some(DeValue::Array(a))) => a.get(*i)?,
+            _ => return None,
+        };
+        match next.get_ref() {
+            DeValue::Table(t) => {
+                current = t;
+                value = None;
+            }
+            other => value = Some(other),
+        }
+    }
+    match value {
+        None => Some(current),
+        Some(_) => None,
+    }
 }
 
 fn missing_field(message: &str) -> Option<&str> {
@@ -1371,26 +1466,18 @@ fn structural_message(message: &str, path: &[Seg]) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
         let valid = ticked(tail);
-        let table = table_name(path.get(..path.len().saturating_sub(1)).unwrap_or(&[]));
+        let table = in_table(path.get(..path.len().saturating_sub(1)).unwrap_or(&[]));
         return if valid.is_empty() {
-            format!("unknown key `{name}` in {table}, which takes no keys")
+            format!("unknown key `{name}` {table}, which takes no keys")
         } else {
             format!(
-                "unknown key `{name}` in {table}; valid keys: {}",
+                "unknown key `{name}` {table}; valid keys: {}",
                 valid.join(", ")
             )
         };
     }
     if let Some(name) = missing_field(message) {
-        let hint = if name == "routes" && path.is_empty() {
-            " (at least one [[routes]] table is required)"
-        } else {
-            ""
-        };
-        return format!(
-            "missing key `{name}` in {}, which has no default{hint}",
-            table_name(path)
-        );
+        return missing_message(&[name], path);
     }
     let (what, key) = value_phrase(path);
     if let Some(rest) = message.strip_prefix("invalid type: ") {
@@ -1421,7 +1508,7 @@ fn structural_message(message: &str, path: &[Seg]) -> String {
     }
     if message == "wanted string or table" {
         let values = enum_values(&key).unwrap_or("the documented values");
-        return format!("{what} must be a string, one of {values}");
+        return format!("{what} must be one of {values} (a string)");
     }
     if message.contains("overflowed") {
         return format!("{what} is too large");
@@ -1455,6 +1542,25 @@ fn found_phrase(found: &str) -> String {
     }
     .to_string()
 }
+
+/// Well-known request headers a `headers.prefix` must not cover.
+const STANDARD_HEADERS: &[&str] = &[
+    "accept-encoding",
+    "accept-language",
+    "access-control-request-method",
+    "cache-control",
+    "content-length",
+    "content-type",
+    "if-none-match",
+    "proxy-authorization",
+    "sec-fetch-mode",
+    "transfer-encoding",
+    "user-agent",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-request-id",
+];
 
 // ---------------------------------------------------------------------------------------------
 // Pass 4: meaning. Each check pushes a problem and goes on with a stand-in value, so that the
@@ -1843,11 +1949,15 @@ impl Checker<'_> {
         let t = raw.span();
         let r = raw.into_inner();
         let prefix = r.prefix.get_ref().trim().to_ascii_lowercase();
-        let valid = !prefix.is_empty()
+        let valid = prefix.len() >= 2
+            && prefix.starts_with(|c: char| c.is_ascii_alphanumeric())
             && prefix.ends_with('-')
             && prefix
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        // Every request header under the prefix is stripped (§4.1), so a broad prefix would
+        // silently remove headers the app or the gateway itself depends on.
+        let clobbered = STANDARD_HEADERS.iter().find(|h| h.starts_with(&prefix));
         if !valid {
             self.error(
                 &r.prefix.span(),
@@ -1856,6 +1966,15 @@ impl Checker<'_> {
                     "`prefix` in [headers] must be letters, digits and `-`, ending with `-` \
                      (such as x-verified-), not `{}`",
                     r.prefix.get_ref()
+                ),
+            );
+        } else if let Some(header) = clobbered {
+            self.error(
+                &r.prefix.span(),
+                &t,
+                format!(
+                    "`prefix` in [headers] `{prefix}` is too broad: headers under it are \
+                     stripped from every request, which would remove `{header}`"
                 ),
             );
         }
@@ -2580,11 +2699,12 @@ policy = "adult"
                     path = \"/\"\npolicy = \"p\"\n  imp_uid = \"query\"\n";
         let all = located(text);
         assert_eq!(all.len(), 2, "{all:#?}");
-        assert_eq!((all[0].0, all[0].1), (1, 2));
+        assert_eq!((all[0].0, all[0].1), (1, 2), "{all:#?}");
         assert!(
             all[0]
                 .2
-                .contains("unknown key `serverr` at the top level; valid keys: server, upstream")
+                .contains("unknown key `serverr` at the top level; valid keys: server, upstream"),
+            "{all:#?}"
         );
         assert_eq!((all[1].0, all[1].1), (9, 3));
         assert!(
@@ -2633,7 +2753,7 @@ policy = "adult"
                 "server = 5\n",
                 1,
                 10,
-                "`server` in the top level must be a table, not an integer",
+                "`server` at the top level must be a table, not an integer",
             ),
             (
                 "[cache]\nttl_secs = 1.5\n",
@@ -2671,7 +2791,7 @@ policy = "adult"
         }
         let text = format!("{MINIMAL}on_deny = \"allow\"\n");
         let (line, _, message) = one_error(&text);
-        assert_eq!(line, 8);
+        assert_eq!(line, 9);
         assert!(message.contains("\"forward\", \"reject\""), "{message}");
     }
 
@@ -2710,6 +2830,38 @@ policy = "p"
     }
 
     #[test]
+    fn every_missing_required_key_of_a_table_is_named() {
+        let text = "[policies.p]\n[[routes]]\nname = \"a\"\nmethod = 7\n[[routes]]\n";
+        let all = located(text);
+        assert_eq!(all.len(), 3, "{all:#?}");
+        assert!(
+            all[0]
+                .2
+                .contains("missing keys `path`, `policy` in [[routes]]"),
+            "{all:#?}"
+        );
+        assert_eq!((all[0].0, all[0].1), (2, 1));
+        assert!(
+            all[1].2.contains("`method` in [[routes]] must be a string"),
+            "{all:#?}"
+        );
+        assert_eq!(
+            (all[2].0, all[2].2.as_str()),
+            (
+                5,
+                "missing keys `name`, `method`, `path`, `policy` in [[routes]], which have no default"
+            )
+        );
+        let (_, _, message) = one_error(&format!(
+            "[server.tls]\nlisten = \"0.0.0.0:8443\"\n{MINIMAL}"
+        ));
+        assert!(
+            message.contains("missing keys `cert`, `key` in [server.tls]"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn missing_routes_is_an_error_at_the_top_of_the_file() {
         let (line, column, message) = one_error("[policies.adult]\n");
         assert_eq!((line, column), (1, 1));
@@ -2719,9 +2871,11 @@ policy = "p"
 
     #[test]
     fn syntax_errors_are_located() {
-        let (line, _, message) = one_error("[server]\nthreads = = 2\n");
-        assert_eq!(line, 2);
-        assert!(!message.is_empty());
+        let all = located("[server]\nthreads = = 2\n[upstream\n");
+        assert_eq!((all[0].0, all[0].1), (2, 11), "{all:#?}");
+        assert!(all[0].2.contains("extra `=`"), "{all:#?}");
+        // Recovery goes on to later lines.
+        assert!(all.iter().any(|e| e.0 == 3), "{all:#?}");
     }
 
     #[test]
@@ -2732,7 +2886,7 @@ policy = "p"
         let all = located(&text);
         assert_eq!(
             all.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(),
-            [(2, 12), (3, 17), (3, 29)],
+            [(2, 12), (3, 17), (3, 27)],
             "{all:#?}"
         );
         assert!(
@@ -2778,7 +2932,8 @@ policy = "p"
             "{}",
             errs[0].2
         );
-        assert_eq!((errs[0].0, errs[0].1), (2, 34));
+        // The address check points at the value, the second string of the array.
+        assert_eq!((errs[0].0, errs[0].1), (2, 30));
         let text = format!("[server]\nlisten = [\"${{HOST}}:${{PORT}}\"]\n{MINIMAL}");
         assert_eq!(
             ok(&text).server.listen,
@@ -2957,7 +3112,15 @@ imp_uid_field = ""
     fn header_prefix_is_lower_cased_and_must_end_with_a_dash() {
         let c = ok(&format!("[headers]\nprefix = \"X-Checked-\"\n{MINIMAL}"));
         assert_eq!(c.headers.prefix, "x-checked-");
-        for bad in ["", "x-verified", "x_verified-", "x verified-"] {
+        for bad in [
+            "",
+            "-",
+            "x-verified",
+            "x_verified-",
+            "x verified-",
+            "x-",
+            "content-",
+        ] {
             let (_, _, message) = one_error(&format!("[headers]\nprefix = \"{bad}\"\n{MINIMAL}"));
             assert!(
                 message.contains("`prefix` in [headers]"),
@@ -3094,7 +3257,7 @@ imp_uid_field = ""
         let c = ok(FULL_EXAMPLE);
         let debug = format!("{c:?}");
         let described = c.describe();
-        for secret in ["super-secret-value", HMAC32] {
+        for secret in ["super-secret-value", HMAC32, "imp_apikey"] {
             assert!(!debug.contains(secret), "Debug leaks a secret");
             assert!(!described.contains(secret), "describe leaks a secret");
         }

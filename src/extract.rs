@@ -270,14 +270,17 @@ mod tests {
     const JSON: Option<&[u8]> = Some(b"application/json");
     const FORM: Option<&[u8]> = Some(b"application/x-www-form-urlencoded");
 
-    fn uid(s: &str) -> Result<ImpUid, ExtractError> {
+    type Want = Result<ImpUid, ExtractError>;
+    type BodyCase<'a> = (Option<&'a [u8]>, &'a [u8], Want);
+
+    fn uid(s: &str) -> Want {
         Ok(ImpUid::parse(s).unwrap())
     }
 
     #[test]
     fn body_extraction_handles_json_and_forms_and_refuses_the_rest() {
         let deep = "{\"a\":".repeat(200);
-        let cases: &[(Option<&[u8]>, &[u8], Result<ImpUid, ExtractError>)] = &[
+        let cases: &[BodyCase] = &[
             (JSON, br#"{"imp_uid":"imp_123456789012"}"#, uid("imp_123456789012")),
             (
                 JSON,
@@ -318,7 +321,7 @@ mod tests {
 
     #[test]
     fn query_extraction_and_auto_order() {
-        let cases: &[(ImpUidSource, &str, &[u8], Result<ImpUid, ExtractError>)] = &[
+        let cases: &[(ImpUidSource, &str, &[u8], Want)] = &[
             (
                 ImpUidSource::Query,
                 "imp_uid=imp_1&success=true",
