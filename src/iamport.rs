@@ -21,6 +21,7 @@ use crate::config::IamportSettings;
 use crate::headers::percent_encode;
 use crate::identity::Certification;
 use crate::imp_uid::ImpUid;
+use crate::metrics::Metrics;
 
 /// How early before its expiry the token is replaced.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -91,6 +92,7 @@ pub struct IamportClient {
     refresh: tokio::sync::Mutex<()>,
     credentials_rejected: AtomicBool,
     pub counters: ApiCounters,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +110,7 @@ struct TokenResponse {
 
 impl IamportClient {
     /// A client for the configured API.
-    pub fn new(settings: &IamportSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: &IamportSettings, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("verigate/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -130,6 +132,7 @@ impl IamportClient {
             refresh: tokio::sync::Mutex::new(()),
             credentials_rejected: AtomicBool::new(false),
             counters: ApiCounters::default(),
+            metrics,
         })
     }
 
@@ -185,7 +188,7 @@ impl IamportClient {
         if let Some(tier) = &self.tier {
             req = req.header("Tier", tier.clone());
         }
-        let (status, body) = send(req, deadline).await?;
+        let (status, body) = self.observe("certification", send(req, deadline)).await?;
         match status {
             200 => {
                 let env: Envelope<Certification> = parse(&body)?;
@@ -252,7 +255,7 @@ impl IamportClient {
         if let Some(tier) = &self.tier {
             req = req.header("Tier", tier.clone());
         }
-        let (status, body) = send(req, deadline).await?;
+        let (status, body) = self.observe("token", send(req, deadline)).await?;
         let received = Instant::now();
         match status {
             200 => {}
@@ -269,6 +272,7 @@ impl IamportClient {
         };
         let header = HeaderValue::from_str(&t.access_token).map_err(|_| ApiError::Unparseable)?;
         self.credentials_rejected.store(false, Ordering::Relaxed);
+        self.metrics.token_refreshes.inc();
         // The API's clock, not ours: the token lives `expired_at - now` seconds from receipt.
         let lifetime = Duration::from_secs(u64::try_from(t.expired_at - t.now).unwrap_or(0));
         let expires = received + lifetime;
@@ -280,6 +284,46 @@ impl IamportClient {
             .max(received + Duration::from_secs(1))
             .min(expires);
         Ok(Token { header, refresh_at })
+    }
+}
+
+impl IamportClient {
+    /// Times one API call and counts it by endpoint and status.
+    async fn observe(
+        &self,
+        endpoint: &'static str,
+        call: impl Future<Output = Result<(u16, Vec<u8>), ApiError>>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let timer = self.metrics.iamport_timer(endpoint).start_timer();
+        let result = call.await;
+        timer.observe_duration();
+        let status = match &result {
+            Ok((s, _)) => itoa_status(*s),
+            Err(ApiError::Timeout) => "timeout",
+            Err(ApiError::Unreachable) => "unreachable",
+            Err(_) => "garbage",
+        };
+        self.metrics
+            .iamport_requests
+            .with_label_values(&[endpoint, status])
+            .inc();
+        result
+    }
+}
+
+/// Status codes as label values without allocating for the common ones.
+fn itoa_status(s: u16) -> &'static str {
+    match s {
+        200 => "200",
+        401 => "401",
+        404 => "404",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
     }
 }
 

@@ -7,6 +7,8 @@
 //! as an argument; the I/O rooms ([`iamport`], [`resolver`], [`proxy`], [`server`],
 //! [`sandbox`], [`echo`]) are thin.
 
+pub mod access_log;
+pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod echo;
@@ -16,8 +18,10 @@ pub mod headers;
 pub mod iamport;
 pub mod identity;
 pub mod imp_uid;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod resolver;
 pub mod sandbox;
 pub mod server;
+pub mod signing;

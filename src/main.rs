@@ -86,7 +86,8 @@ fn main() -> ExitCode {
                 tracing::warn!("{w}");
             }
             let lifecycle = verigate::server::Lifecycle { upgrade, daemon };
-            match verigate::server::build(cfg, lifecycle) {
+            let log = verigate::access_log::AccessLog::stdout();
+            match verigate::server::build(cfg, lifecycle, Some(log)) {
                 Ok(server) => server.run_forever(),
                 Err(e) => {
                     eprintln!("verigate: {e}");

@@ -20,11 +20,13 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 
+use crate::access_log::{AccessLog, AccessRecord};
 use crate::config::{Config, OnDeny, OnFailure, Route};
 use crate::error::{GatewayError, RETRY_AFTER_SECS, prefers_html};
 use crate::extract;
 use crate::headers::{self, Annotation, HeaderList, HeaderNames};
 use crate::imp_uid::ImpUid;
+use crate::metrics::{Metrics, RequestOutcome, RouteCounters};
 use crate::policy::{FailureReason, Judgement, Verdict};
 use crate::resolver::{CacheStatus, Resolved, Resolver};
 
@@ -32,21 +34,75 @@ use crate::resolver::{CacheStatus, Resolved, Resolver};
 pub struct Runtime {
     pub config: Config,
     pub names: HeaderNames,
+    counters: RouteCounters,
 }
 
 impl Runtime {
-    /// Precomputes the header names of `config`.
-    pub fn new(config: Config) -> Result<Self, http::header::InvalidHeaderName> {
+    /// Precomputes the header names and the per-route counters of `config`.
+    pub fn new(config: Config, metrics: &Metrics) -> Result<Self, http::header::InvalidHeaderName> {
         let names = HeaderNames::new(&config.headers.prefix, &config.headers.forward)?;
-        Ok(Runtime { config, names })
+        let counters = metrics.route_counters(config.routes.iter().map(|r| &*r.name));
+        Ok(Runtime {
+            config,
+            names,
+            counters,
+        })
+    }
+
+    /// The published keys: every Ed25519 verification key of the configuration.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [] })
+    }
+
+    /// The index of the route for this method and exact path.
+    fn route_index(&self, method: &http::Method, path: &str) -> Option<usize> {
+        self.config
+            .routes
+            .iter()
+            .position(|r| r.method == *method && r.path == path)
     }
 }
 
-/// The gateway: configuration, resolver and upstream selection.
-pub struct Gateway {
+/// Everything the proxy and the admin service share.
+pub struct GatewayState {
     runtime: ArcSwap<Runtime>,
-    resolver: Arc<Resolver>,
+    pub resolver: Arc<Resolver>,
+    pub metrics: Arc<Metrics>,
+    access_log: Option<AccessLog>,
     next_upstream: AtomicUsize,
+}
+
+impl GatewayState {
+    /// State serving `runtime`.
+    pub fn new(
+        runtime: Runtime,
+        resolver: Arc<Resolver>,
+        metrics: Arc<Metrics>,
+        access_log: Option<AccessLog>,
+    ) -> Self {
+        GatewayState {
+            runtime: ArcSwap::from_pointee(runtime),
+            resolver,
+            metrics,
+            access_log,
+            next_upstream: AtomicUsize::new(0),
+        }
+    }
+
+    /// The configuration requests start with now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Replaces the configuration for requests that start from now on.
+    pub fn swap_runtime(&self, runtime: Runtime) {
+        self.runtime.store(Arc::new(runtime));
+    }
+}
+
+/// The pingora proxy over the shared state.
+pub struct Gateway {
+    state: Arc<GatewayState>,
 }
 
 /// Per-request state, carried from phase to phase.
@@ -57,32 +113,21 @@ pub struct RequestCtx {
     /// Headers to add upstream (identity, digest).
     added: HeaderList,
     connect_attempts: usize,
-    pub started: Instant,
-    pub verdict: Option<Verdict>,
-    pub imp_uid: Option<ImpUid>,
-    pub cache: Option<CacheStatus>,
+    route: Option<usize>,
+    outcome: Option<RequestOutcome>,
+    started: Instant,
+    api_time: Option<std::time::Duration>,
+    verdict: Option<Verdict>,
+    imp_uid: Option<ImpUid>,
+    cache: Option<CacheStatus>,
 }
 
 const X_REQUEST_ID: &str = "x-request-id";
 
 impl Gateway {
-    /// A gateway serving `runtime` with `resolver`.
-    pub fn new(runtime: Runtime, resolver: Arc<Resolver>) -> Self {
-        Gateway {
-            runtime: ArcSwap::from_pointee(runtime),
-            resolver,
-            next_upstream: AtomicUsize::new(0),
-        }
-    }
-
-    /// Replaces the configuration for requests that start from now on.
-    pub fn swap_runtime(&self, runtime: Runtime) {
-        self.runtime.store(Arc::new(runtime));
-    }
-
-    /// The resolver (for metrics and readiness).
-    pub fn resolver(&self) -> &Arc<Resolver> {
-        &self.resolver
+    /// A proxy over `state`.
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        Gateway { state }
     }
 
     /// Runs the intercepted route: the headers to forward with, or the error to answer.
@@ -117,12 +162,16 @@ impl Gateway {
             )
             .map_err(GatewayError::from)?;
             ctx.imp_uid = Some(uid.clone());
-            let (resolved, cache) = self
-                .resolver
-                .resolve(&uid)
-                .await
-                .map_err(|_| GatewayError::VerificationUnavailable)?;
+            let asked = Instant::now();
+            let resolution = self.state.resolver.resolve(&uid).await;
+            ctx.api_time = Some(asked.elapsed());
+            let (resolved, cache) =
+                resolution.map_err(|_| GatewayError::VerificationUnavailable)?;
             ctx.cache = Some(cache);
+            match cache {
+                CacheStatus::Hit => self.state.metrics.cache_hits.inc(),
+                CacheStatus::Miss => self.state.metrics.cache_misses.inc(),
+            }
             match resolved {
                 Resolved::NotFound => (failure(FailureReason::NotFound), None),
                 Resolved::Found(id) => (route.policy.judge(&id, Timestamp::now()), Some(id)),
@@ -191,6 +240,15 @@ enum Outcome {
 impl From<GatewayError> for Outcome {
     fn from(e: GatewayError) -> Self {
         Outcome::Refuse(e)
+    }
+}
+
+/// The metrics outcome of a verdict.
+fn outcome_of(v: Verdict) -> RequestOutcome {
+    match v {
+        Verdict::Allow => RequestOutcome::Allow,
+        Verdict::Deny(_) => RequestOutcome::Deny,
+        Verdict::Unverified(_) => RequestOutcome::Unverified,
     }
 }
 
@@ -295,7 +353,10 @@ impl ProxyHttp for Gateway {
             intercepted: false,
             added: HeaderList::new(),
             connect_attempts: 0,
+            route: None,
+            outcome: None,
             started: Instant::now(),
+            api_time: None,
             verdict: None,
             imp_uid: None,
             cache: None,
@@ -303,7 +364,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        let rt = self.runtime.load_full();
+        let rt = self.state.runtime();
         strip_reserved(session.req_header_mut(), &rt.config.headers.prefix);
         ctx.request_id = request_id(session.req_header());
         session
@@ -311,18 +372,25 @@ impl ProxyHttp for Gateway {
             .insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
 
         let req = session.req_header();
-        let route = rt.config.route(&req.method, req.uri.path()).cloned();
+        ctx.route = rt.route_index(&req.method, req.uri.path());
         ctx.runtime = Some(rt.clone());
-        let Some(route) = route else {
+        let Some(index) = ctx.route else {
+            ctx.outcome = Some(RequestOutcome::Passthrough);
             return Ok(false);
         };
+        let route = &rt.config.routes[index];
         ctx.intercepted = true;
-        match self.intercept(session, ctx, &rt, &route).await {
+        match self.intercept(session, ctx, &rt, route).await {
             Ok(added) => {
                 ctx.added = added;
+                ctx.outcome = ctx.verdict.map(outcome_of);
                 Ok(false)
             }
             Err(Outcome::Refuse(e)) => {
+                ctx.outcome = Some(match e {
+                    GatewayError::VerificationUnavailable => RequestOutcome::Unavailable,
+                    _ => ctx.verdict.map_or(RequestOutcome::Invalid, outcome_of),
+                });
                 self.respond(session, ctx, e).await?;
                 Ok(true)
             }
@@ -339,7 +407,7 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no configuration for request");
         };
         let up = &rt.config.upstream;
-        let i = self.next_upstream.fetch_add(1, Ordering::Relaxed) % up.addrs.len();
+        let i = self.state.next_upstream.fetch_add(1, Ordering::Relaxed) % up.addrs.len();
         let mut peer = HttpPeer::new(up.addrs[i], up.tls, up.sni.clone());
         peer.options.connection_timeout = Some(up.connect_timeout);
         peer.options.read_timeout = Some(up.read_timeout);
@@ -393,6 +461,9 @@ impl ProxyHttp for Gateway {
             (ErrorSource::Upstream, _) => Some(GatewayError::UpstreamUnavailable),
             _ => None,
         };
+        if error.is_some() {
+            self.state.metrics.upstream_errors.inc();
+        }
         // pingora does not reuse a connection after a failure: say so, so clients do not send
         // their next request into a closing socket.
         session.set_keepalive(None);
@@ -424,6 +495,41 @@ impl ProxyHttp for Gateway {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    async fn logging(
+        &self,
+        session: &mut Session,
+        _e: Option<&pingora::Error>,
+        ctx: &mut Self::CTX,
+    ) {
+        if let (Some(rt), Some(outcome)) = (&ctx.runtime, ctx.outcome) {
+            rt.counters.count(ctx.route, outcome);
+        }
+        let Some(log) = &self.state.access_log else {
+            return;
+        };
+        let req = session.req_header();
+        let route = ctx.route.and_then(|i| {
+            ctx.runtime
+                .as_ref()
+                .map(|rt| rt.config.routes[i].name.clone())
+        });
+        log.write(&AccessRecord {
+            time: Timestamp::now(),
+            request_id: &ctx.request_id,
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            route: route.as_deref(),
+            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            verdict: ctx.verdict.map(Verdict::as_str),
+            reason: ctx.verdict.and_then(Verdict::reason),
+            imp_uid: ctx.imp_uid.as_ref().map(ImpUid::as_str),
+            cache: ctx.cache.map(CacheStatus::as_str),
+            api_ms: ctx.api_time.map(|d| d.as_secs_f64() * 1000.0),
+            total_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+            client: session.client_addr().map(ToString::to_string),
+        });
     }
 }
 

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
 
+use crate::access_log::AccessLog;
+use crate::admin::Admin;
 use crate::config::Config;
 use crate::iamport::IamportClient;
-use crate::proxy::{Gateway, Runtime};
+use crate::metrics::Metrics;
+use crate::proxy::{Gateway, GatewayState, Runtime};
 use crate::resolver::Resolver;
 
 /// Why the gateway could not be assembled.
@@ -34,8 +37,13 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// Builds the pingora server with the gateway service on the configured listeners.
-pub fn build(config: Config, lifecycle: Lifecycle) -> Result<Server, StartError> {
+/// Builds the pingora server with the gateway service on the configured listeners, and the
+/// admin service when `server.admin_listen` is set. Requests are logged to `access_log`.
+pub fn build(
+    config: Config,
+    lifecycle: Lifecycle,
+    access_log: Option<AccessLog>,
+) -> Result<Server, StartError> {
     install_crypto_provider();
     let grace = config.server.grace_period.as_secs();
     let conf = ServerConf {
@@ -55,15 +63,31 @@ pub fn build(config: Config, lifecycle: Lifecycle) -> Result<Server, StartError>
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let client = Arc::new(IamportClient::new(&config.iamport)?);
+    let metrics = Arc::new(Metrics::new());
+    let client = Arc::new(IamportClient::new(&config.iamport, metrics.clone())?);
     let resolver = Arc::new(Resolver::new(client, &config.cache, config.iamport.timeout));
     let listen = config.server.listen.clone();
-    let gateway = Gateway::new(Runtime::new(config)?, resolver);
-    let mut service =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "verigate");
+    let admin_listen = config.server.admin_listen;
+    let runtime = Runtime::new(config, &metrics)?;
+    let state = Arc::new(GatewayState::new(runtime, resolver, metrics, access_log));
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(state.clone()),
+        "verigate",
+    );
     for addr in &listen {
-        service.add_tcp(&addr.to_string());
+        proxy.add_tcp(&addr.to_string());
     }
-    server.add_service(service);
+    server.add_service(proxy);
+
+    if let Some(addr) = admin_listen {
+        let mut admin = pingora::services::listening::Service::new(
+            "verigate-admin".to_owned(),
+            Admin::new(state),
+        );
+        admin.add_tcp(&addr.to_string());
+        server.add_service(admin);
+    }
     Ok(server)
 }

@@ -1,0 +1,79 @@
+//! The access log: one JSON line per request (gateway.md §6), written off the request path.
+//!
+//! Lines go through a bounded channel to a writer thread (`tracing-appender`'s non-blocking
+//! writer), so a slow terminal or disk never blocks a request; when the channel is full a line is
+//! dropped rather than a request delayed. A record has no field that could hold a name, birth
+//! date, CI, DI, phone, token or secret: privacy is by construction, not by filtering.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+
+/// The fields of one access-log line.
+#[derive(Debug, Serialize)]
+pub struct AccessRecord<'a> {
+    pub time: jiff::Timestamp,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub route: Option<&'a str>,
+    /// 0 when no response was written (the client went away).
+    pub status: u16,
+    pub verdict: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub imp_uid: Option<&'a str>,
+    /// `hit` or `miss`.
+    pub cache: Option<&'a str>,
+    pub api_ms: Option<f64>,
+    pub total_ms: f64,
+    pub client: Option<String>,
+}
+
+/// A non-blocking JSON-lines writer.
+pub struct AccessLog {
+    writer: NonBlocking,
+    _worker: WorkerGuard,
+}
+
+/// Lines buffered before new ones are dropped.
+const BUFFERED_LINES: usize = 64 * 1024;
+
+impl AccessLog {
+    /// Writes to standard output.
+    pub fn stdout() -> Self {
+        Self::to(std::io::stdout())
+    }
+
+    /// Appends to the file at `path`, creating it.
+    pub fn file(path: &Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self::to(f))
+    }
+
+    fn to(w: impl Write + Send + 'static) -> Self {
+        let (writer, worker) = NonBlockingBuilder::default()
+            .lossy(true)
+            .buffered_lines_limit(BUFFERED_LINES)
+            .thread_name("verigate-access-log")
+            .finish(w);
+        AccessLog {
+            writer,
+            _worker: worker,
+        }
+    }
+
+    /// Queues one line.
+    pub fn write(&self, record: &AccessRecord<'_>) {
+        let Ok(mut line) = serde_json::to_vec(record) else {
+            return;
+        };
+        line.push(b'\n');
+        // One write call is one queued line.
+        let _ = self.writer.clone().write_all(&line);
+    }
+}
