@@ -24,7 +24,11 @@ impl Admin {
     }
 
     /// Status, content type and body for one admin request.
-    pub fn answer(&self, method: &http::Method, path: &str) -> (StatusCode, &'static str, Vec<u8>) {
+    pub async fn answer(
+        &self,
+        method: &http::Method,
+        path: &str,
+    ) -> (StatusCode, &'static str, Vec<u8>) {
         const JSON: &str = "application/json";
         if method != http::Method::GET && method != http::Method::HEAD {
             return (
@@ -49,8 +53,9 @@ impl Admin {
             }
             "/metrics" => {
                 let m = &self.state.metrics;
+                let entries = self.state.resolver.entries().await;
                 m.cache_entries
-                    .set(i64::try_from(self.state.resolver.entries()).unwrap_or(i64::MAX));
+                    .set(i64::try_from(entries).unwrap_or(i64::MAX));
                 (
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",
@@ -74,7 +79,7 @@ impl Admin {
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
-        let (status, content_type, body) = self.answer(&req.method, req.uri.path());
+        let (status, content_type, body) = self.answer(&req.method, req.uri.path()).await;
         Response::builder()
             .status(status)
             .header(http::header::CONTENT_TYPE, content_type)

@@ -87,8 +87,9 @@ impl Resolver {
         &self.client
     }
 
-    /// Entries currently cached (approximate, as moka counts).
-    pub fn entries(&self) -> u64 {
+    /// Entries currently cached, after moka's pending maintenance (so the count is current).
+    pub async fn entries(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
 

@@ -15,6 +15,7 @@ use verigate::sandbox::{Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_KEY, TE
 /// Addresses a configuration is written for.
 pub struct Ports {
     pub gateway: u16,
+    pub admin: u16,
     pub echo: SocketAddr,
     pub sandbox: SocketAddr,
 }
@@ -78,7 +79,7 @@ pub fn config(p: &Ports, iamport_extra: &str, extra: &str) -> String {
         r#"
 [server]
 listen = ["127.0.0.1:{gw}"]
-admin_listen = ""
+admin_listen = "127.0.0.1:{admin}"
 threads = 2
 max_body_bytes = 65536
 
@@ -95,6 +96,7 @@ imp_secret = "${{TEST_IMP_SECRET}}"
 {extra}
 "#,
         gw = p.gateway,
+        admin = p.admin,
         echo = p.echo,
         sandbox = p.sandbox,
         key = TEST_IMP_KEY,
@@ -107,6 +109,9 @@ pub struct Stack {
     pub base: String,
     pub client: reqwest::Client,
     pub gateway_addr: SocketAddr,
+    pub admin: String,
+    /// Personal values seeded into the sandbox: none may appear in the gateway's output.
+    seeded: std::sync::Mutex<Vec<String>>,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -144,6 +149,7 @@ impl Stack {
         for _ in 0..5 {
             let ports = Ports {
                 gateway: free_port(),
+                admin: free_port(),
                 echo: upstream.unwrap_or(echo_addr),
                 sandbox: sandbox_addr,
             };
@@ -161,6 +167,8 @@ impl Stack {
                         .build()
                         .unwrap(),
                     gateway_addr: addr,
+                    admin: format!("http://127.0.0.1:{}", ports.admin),
+                    seeded: std::sync::Mutex::default(),
                     child,
                     dir,
                 };
@@ -181,10 +189,48 @@ impl Stack {
 
     /// Stores a record and returns the imp_uid.
     pub fn insert(&self, rec: SandboxRecord) -> String {
-        self.sandbox
-            .insert(rec)
-            .imp_uid
-            .expect("stored records have an imp_uid")
+        let stored = self.sandbox.insert(rec);
+        let personal = [
+            stored.name.clone(),
+            stored.birthday.clone(),
+            stored.phone.clone(),
+            stored.unique_key.clone(),
+            stored.unique_in_site.clone(),
+        ];
+        if let Ok(mut seeded) = self.seeded.lock() {
+            seeded.extend(personal.into_iter().flatten().filter(|v| v.len() >= 3));
+        }
+        stored.imp_uid.expect("stored records have an imp_uid")
+    }
+
+    /// Asserts the gateway's output holds no seeded personal value, secret or token.
+    pub fn assert_output_is_clean(&self) {
+        let out = self.gateway_output();
+        for value in self.seeded.lock().map(|s| s.clone()).unwrap_or_default() {
+            assert!(
+                !out.contains(&value),
+                "personal data reached the gateway's output"
+            );
+            let encoded = verigate::headers::percent_encode(&value);
+            assert!(
+                !out.contains(&encoded),
+                "personal data (encoded) reached the output"
+            );
+        }
+        assert!(
+            !out.contains(TEST_IMP_SECRET),
+            "the API secret reached the output"
+        );
+        // Access tokens are 40 hex characters; nothing in our output is that long a hex run.
+        let longest_hex_run = out
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            longest_hex_run < 40,
+            "something token-shaped reached the output"
+        );
     }
 
     /// POSTs `{"imp_uid": uid}` as JSON to `path`.
@@ -239,6 +285,10 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Every test's traffic is checked for leaks, unless the test already failed.
+        if !std::thread::panicking() {
+            self.assert_output_is_clean();
+        }
     }
 }
 
