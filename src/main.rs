@@ -42,6 +42,17 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Make a new signing key.
+    Keygen {
+        /// `ed25519` (a PKCS#8 PEM file; prints its public JWK) or `hmac-sha256` (a random
+        /// 32-byte secret in base64).
+        #[arg(long, value_parser = ["ed25519", "hmac-sha256"])]
+        alg: String,
+        /// Where to write the key (mode 0600). Required for ed25519; an HMAC secret is printed
+        /// when omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Serve the simulated i'mport API alone.
     Sandbox {
         #[arg(long, default_value = "127.0.0.1:8089")]
@@ -60,6 +71,51 @@ fn init_logging(default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Writes `contents` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+fn keygen(alg: &str, out: Option<&std::path::Path>) -> ExitCode {
+    let (secret, public) = match alg {
+        "ed25519" => {
+            let (pem, jwk) = verigate::signing::keygen_ed25519();
+            (pem, Some(jwk))
+        }
+        _ => (verigate::signing::keygen_hmac(), None),
+    };
+    match (out, public) {
+        (None, Some(_)) => {
+            eprintln!("verigate keygen: --out FILE is required for an ed25519 key");
+            ExitCode::from(2)
+        }
+        (None, None) => {
+            println!("{secret}");
+            ExitCode::SUCCESS
+        }
+        (Some(path), public) => match write_private(path, &format!("{}\n", secret.trim_end())) {
+            Ok(()) => {
+                eprintln!("wrote {}", path.display());
+                if let Some(jwk) = public {
+                    println!("{jwk}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("verigate keygen: cannot create {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 fn main() -> ExitCode {
@@ -110,6 +166,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { once } => verigate::demo::run(once),
+        Command::Keygen { alg, out } => keygen(&alg, out.as_deref()),
         Command::Sandbox { listen, people } => {
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,

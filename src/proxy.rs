@@ -29,29 +29,49 @@ use crate::imp_uid::ImpUid;
 use crate::metrics::{Metrics, RequestOutcome, RouteCounters};
 use crate::policy::{FailureReason, Judgement, Verdict};
 use crate::resolver::{CacheStatus, Resolved, Resolver};
+use crate::signing::{AssertionClaims, SignInput, Signer, SigningError};
 
 /// What a request needs from the configuration, swapped whole on reload.
 pub struct Runtime {
     pub config: Config,
     pub names: HeaderNames,
     counters: RouteCounters,
+    /// Present when `[signing]` is configured.
+    signer: Option<Signer>,
+}
+
+/// Why a configuration cannot be put into service.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the header prefix does not make valid header names")]
+    HeaderName(#[from] http::header::InvalidHeaderName),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
 }
 
 impl Runtime {
-    /// Precomputes the header names and the per-route counters of `config`.
-    pub fn new(config: Config, metrics: &Metrics) -> Result<Self, http::header::InvalidHeaderName> {
+    /// Precomputes the header names, the per-route counters and the signing keys of `config`.
+    pub fn new(config: Config, metrics: &Metrics) -> Result<Self, RuntimeError> {
         let names = HeaderNames::new(&config.headers.prefix, &config.headers.forward)?;
         let counters = metrics.route_counters(config.routes.iter().map(|r| &*r.name));
+        let signer = config
+            .signing
+            .as_ref()
+            .map(Signer::from_settings)
+            .transpose()?;
         Ok(Runtime {
             config,
             names,
             counters,
+            signer,
         })
     }
 
     /// The published keys: every Ed25519 verification key of the configuration.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [] })
+        self.signer
+            .as_ref()
+            .map_or_else(|| serde_json::json!({ "keys": [] }), Signer::jwks)
     }
 
     /// The index of the route for this method and exact path.
@@ -195,6 +215,19 @@ impl Gateway {
                 headers::content_digest(&body),
             ));
         }
+        if let Some(signer) = &rt.signer {
+            let signed = sign(
+                signer,
+                session.req_header(),
+                rt,
+                route,
+                &added,
+                judgement,
+                identity.as_deref(),
+                ctx.imp_uid.as_ref(),
+            );
+            added.extend(signed);
+        }
         Ok(added)
     }
 
@@ -241,6 +274,72 @@ impl From<GatewayError> for Outcome {
     fn from(e: GatewayError) -> Self {
         Outcome::Refuse(e)
     }
+}
+
+/// The signature headers (and JWT assertion) for a request about to be forwarded with `added`.
+#[allow(clippy::too_many_arguments)]
+fn sign(
+    signer: &Signer,
+    req: &RequestHeader,
+    rt: &Runtime,
+    route: &Route,
+    added: &HeaderList,
+    judgement: Judgement,
+    identity: Option<&crate::identity::Identity>,
+    imp_uid: Option<&ImpUid>,
+) -> HeaderList {
+    use crate::config::ForwardField;
+    let forwarded = |f: ForwardField| rt.config.headers.forward.contains(&f);
+    // Forwarded fields without an OpenID Connect name travel under their config name.
+    let extra: Vec<(&str, serde_json::Value)> = identity
+        .map(|id| {
+            rt.config
+                .headers
+                .forward
+                .iter()
+                .filter_map(|f| {
+                    let v = match f {
+                        ForwardField::Gender | ForwardField::Phone => return None,
+                        ForwardField::Foreigner => id.foreigner.map(serde_json::Value::from),
+                        ForwardField::UniqueKey => id.unique_key.as_deref().map(Into::into),
+                        ForwardField::UniqueInSite => id.unique_in_site.as_deref().map(Into::into),
+                        ForwardField::Carrier => id.carrier.as_deref().map(Into::into),
+                        ForwardField::PgProvider => id.pg_provider.as_deref().map(Into::into),
+                        ForwardField::MerchantUid => id.merchant_uid.as_deref().map(Into::into),
+                    }?;
+                    Some((f.config_name(), v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let claims = AssertionClaims {
+        imp_uid: imp_uid.map(ImpUid::as_str),
+        name: identity.and_then(|i| i.name.as_deref()),
+        birthdate: identity.and_then(|i| i.birth_date),
+        age: judgement.age,
+        verdict: judgement.verdict.as_str(),
+        reason: judgement.verdict.reason(),
+        policy: &route.policy.name,
+        certified_at: identity.and_then(|i| i.certified_at).map(|t| t.as_second()),
+        gender: identity
+            .filter(|_| forwarded(ForwardField::Gender))
+            .and_then(|i| i.gender.as_deref()),
+        phone_number: identity
+            .filter(|_| forwarded(ForwardField::Phone))
+            .and_then(|i| i.phone.as_deref()),
+        extra: &extra,
+    };
+    signer.sign(
+        &SignInput {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            query: req.uri.query(),
+            covered: added,
+            assertion_name: &rt.names.assertion,
+            claims: &claims,
+        },
+        Timestamp::now(),
+    )
 }
 
 /// The metrics outcome of a verdict.

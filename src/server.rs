@@ -18,8 +18,8 @@ use crate::resolver::Resolver;
 pub enum StartError {
     #[error("the HTTP client for the i'mport API could not be built: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("the header prefix does not make valid header names")]
-    HeaderName(#[from] http::header::InvalidHeaderName),
+    #[error(transparent)]
+    Runtime(#[from] crate::proxy::RuntimeError),
 }
 
 /// Command-line switches pingora handles itself.
