@@ -88,7 +88,7 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
     let port = free_port()?;
     let text = demo_config(port, echo_addr, sandbox_addr);
     let config = crate::config::parse(&text, "demo.toml", &|_| None)?;
-    let server = crate::server::build(config, crate::server::Lifecycle::default(), None)?;
+    let server = crate::server::build(config, crate::server::Lifecycle::default(), None, None)?;
     let gateway: SocketAddr = ([127, 0, 0, 1], port).into();
 
     println!("verigate demo");

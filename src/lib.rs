@@ -21,6 +21,7 @@ pub mod imp_uid;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod resolver;
 pub mod sandbox;
 pub mod server;

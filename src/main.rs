@@ -143,7 +143,7 @@ fn main() -> ExitCode {
             }
             let lifecycle = verigate::server::Lifecycle { upgrade, daemon };
             let log = verigate::access_log::AccessLog::stdout();
-            match verigate::server::build(cfg, lifecycle, Some(log)) {
+            match verigate::server::build(cfg, lifecycle, Some(log), Some(config)) {
                 Ok(server) => server.run_forever(),
                 Err(e) => {
                     eprintln!("verigate: {e}");

@@ -7,7 +7,6 @@
 //! most 64 KiB) with pingora's retry buffer enabled, so pingora replays the exact bytes upstream.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -21,7 +20,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 
 use crate::access_log::{AccessLog, AccessRecord};
-use crate::config::{Config, OnDeny, OnFailure, Route};
+use crate::config::{Config, OnDeny, OnFailure, Route, UpstreamSettings};
 use crate::error::{GatewayError, RETRY_AFTER_SECS, prefers_html};
 use crate::extract;
 use crate::headers::{self, Annotation, HeaderList, HeaderNames};
@@ -83,29 +82,37 @@ impl Runtime {
     }
 }
 
+/// The app's addresses, balanced round-robin over the healthy ones.
+pub type Upstreams = pingora::lb::LoadBalancer<pingora::lb::selection::RoundRobin>;
+
 /// Everything the proxy and the admin service share.
 pub struct GatewayState {
     runtime: ArcSwap<Runtime>,
     pub resolver: Arc<Resolver>,
     pub metrics: Arc<Metrics>,
     access_log: Option<AccessLog>,
-    next_upstream: AtomicUsize,
+    upstreams: Arc<Upstreams>,
+    /// Fixed at start: the balancer and its health checks are built from it.
+    upstream: UpstreamSettings,
 }
 
 impl GatewayState {
-    /// State serving `runtime`.
+    /// State serving `runtime`, forwarding to `upstreams`.
     pub fn new(
         runtime: Runtime,
         resolver: Arc<Resolver>,
         metrics: Arc<Metrics>,
         access_log: Option<AccessLog>,
+        upstreams: Arc<Upstreams>,
     ) -> Self {
+        let upstream = runtime.config.upstream.clone();
         GatewayState {
             runtime: ArcSwap::from_pointee(runtime),
             resolver,
             metrics,
             access_log,
-            next_upstream: AtomicUsize::new(0),
+            upstreams,
+            upstream,
         }
     }
 
@@ -500,14 +507,14 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        ctx: &mut Self::CTX,
+        _ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
-        let Some(rt) = ctx.runtime.as_ref() else {
-            return Error::e_explain(ErrorType::InternalError, "no configuration for request");
+        let up = &self.state.upstream;
+        // Round-robin over the backends the health checks consider up.
+        let Some(backend) = self.state.upstreams.select(b"", 256) else {
+            return Err(pingora::Error::new_up(ErrorType::ConnectNoRoute));
         };
-        let up = &rt.config.upstream;
-        let i = self.state.next_upstream.fetch_add(1, Ordering::Relaxed) % up.addrs.len();
-        let mut peer = HttpPeer::new(up.addrs[i], up.tls, up.sni.clone());
+        let mut peer = HttpPeer::new(backend, up.tls, up.sni.clone());
         peer.options.connection_timeout = Some(up.connect_timeout);
         peer.options.read_timeout = Some(up.read_timeout);
         Ok(Box::new(peer))
@@ -539,11 +546,7 @@ impl ProxyHttp for Gateway {
     ) -> Box<pingora::Error> {
         // Try each upstream address once before giving up.
         ctx.connect_attempts += 1;
-        let addrs = ctx
-            .runtime
-            .as_ref()
-            .map_or(1, |rt| rt.config.upstream.addrs.len());
-        if ctx.connect_attempts < addrs {
+        if ctx.connect_attempts < self.state.upstream.addrs.len() {
             e.set_retry(true);
         }
         e

@@ -1,17 +1,53 @@
 //! Assembling the pingora server from a validated configuration.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use pingora::http::RequestHeader;
+use pingora::lb::health_check::HttpHealthCheck;
 use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
 
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
-use crate::config::Config;
+use crate::config::{Config, UpstreamSettings};
 use crate::iamport::IamportClient;
 use crate::metrics::Metrics;
-use crate::proxy::{Gateway, GatewayState, Runtime};
+use crate::proxy::{Gateway, GatewayState, Runtime, Upstreams};
+use crate::reload::Reloader;
 use crate::resolver::Resolver;
+
+/// The upstream balancer; with `upstream.health_check`, a background service keeps it current.
+fn upstreams(
+    settings: &UpstreamSettings,
+    server: &mut Server,
+) -> Result<Arc<Upstreams>, StartError> {
+    let mut lb = Upstreams::try_from_iter(settings.addrs.iter()).map_err(StartError::Upstreams)?;
+    let Some(hc) = &settings.health_check else {
+        return Ok(Arc::new(lb));
+    };
+    let host = if settings.sni.is_empty() {
+        settings.addrs[0].ip().to_string()
+    } else {
+        settings.sni.clone()
+    };
+    let mut check = HttpHealthCheck::new(&host, settings.tls);
+    let mut req = RequestHeader::build("GET", hc.path.as_bytes(), None)
+        .map_err(|_| StartError::HealthCheckPath)?;
+    req.insert_header(http::header::HOST, host.as_str())
+        .map_err(|_| StartError::HealthCheckPath)?;
+    req.insert_header("user-agent", "verigate-health-check")
+        .map_err(|_| StartError::HealthCheckPath)?;
+    check.req = req;
+    check.peer_template.options.connection_timeout = Some(settings.connect_timeout);
+    check.peer_template.options.read_timeout = Some(settings.connect_timeout);
+    lb.set_health_check(Box::new(check));
+    lb.health_check_frequency = Some(hc.interval);
+    let service = pingora::services::background::background_service("upstream-health", lb);
+    let lb = service.task();
+    server.add_service(service);
+    Ok(lb)
+}
 
 /// Why the gateway could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +56,10 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error(transparent)]
     Runtime(#[from] crate::proxy::RuntimeError),
+    #[error("the upstream addresses cannot be balanced: {0}")]
+    Upstreams(std::io::Error),
+    #[error("upstream.health_check.path is not a valid request path")]
+    HealthCheckPath,
 }
 
 /// Command-line switches pingora handles itself.
@@ -43,6 +83,7 @@ pub fn build(
     config: Config,
     lifecycle: Lifecycle,
     access_log: Option<AccessLog>,
+    reload_from: Option<PathBuf>,
 ) -> Result<Server, StartError> {
     install_crypto_provider();
     let grace = config.server.grace_period.as_secs();
@@ -68,8 +109,17 @@ pub fn build(
     let resolver = Arc::new(Resolver::new(client, &config.cache, config.iamport.timeout));
     let listen = config.server.listen.clone();
     let admin_listen = config.server.admin_listen;
+    let upstreams = upstreams(&config.upstream, &mut server)?;
     let runtime = Runtime::new(config, &metrics)?;
-    let state = Arc::new(GatewayState::new(runtime, resolver, metrics, access_log));
+    let state = Arc::new(GatewayState::new(
+        runtime, resolver, metrics, access_log, upstreams,
+    ));
+    if let Some(path) = reload_from {
+        server.add_service(pingora::services::background::background_service(
+            "verigate-reload",
+            Reloader::new(path, state.clone()),
+        ));
+    }
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
