@@ -1,0 +1,209 @@
+//! Reloads, balancing and health checks, against the real binary.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{ROUTES, Stack, birthday_years_ago, config};
+use verigate::echo::Echo;
+
+#[tokio::test]
+async fn sighup_applies_a_new_policy_and_refuses_a_bad_file() {
+    let s = Stack::start().await;
+    let uid = s.person("김철수", &birthday_years_ago(25, 0));
+    let verdict = |resp: serde_json::Value| resp["headers"]["x-verified-verdict"].clone();
+    let resp: serde_json::Value = s
+        .verify("/certifications", &uid)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict(resp), "allow");
+
+    // Raise the bar to 30: the same person is now denied, with no restart.
+    let text = std::fs::read_to_string(s.config_path()).unwrap();
+    let raised = text.replacen(
+        "min_age = 19\nage_basis = \"year\"",
+        "min_age = 30\nage_basis = \"year\"",
+        1,
+    );
+    assert_ne!(raised, text);
+    std::fs::write(s.config_path(), &raised).unwrap();
+    s.signal("HUP");
+    assert!(
+        s.wait_output("applied", Duration::from_secs(5)).await,
+        "{}",
+        s.gateway_output()
+    );
+    let resp: serde_json::Value = s
+        .verify("/certifications", &uid)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict(resp.clone()), "deny");
+    assert_eq!(resp["headers"]["x-verified-reason"], "underage");
+
+    // A broken file is refused; the last good configuration keeps serving.
+    std::fs::write(
+        s.config_path(),
+        raised.replace("policy = \"adult\"", "policy = \"missing\""),
+    )
+    .unwrap();
+    s.signal("HUP");
+    assert!(
+        s.wait_output("refused", Duration::from_secs(5)).await,
+        "{}",
+        s.gateway_output()
+    );
+    let resp: serde_json::Value = s
+        .verify("/certifications", &uid)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict(resp), "deny");
+    assert!(
+        s.gateway_output().contains("missing"),
+        "the refusal does not say why"
+    );
+}
+
+#[tokio::test]
+async fn no_request_fails_during_reloads_under_load() {
+    let s = Arc::new(Stack::start().await);
+    let uid = s.person("김철수", "1990-01-01");
+    assert_eq!(s.verify("/certifications", &uid).await.status(), 200);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for i in 0..8 {
+        let (s, stop, done, uid) = (s.clone(), stop.clone(), done.clone(), uid.clone());
+        workers.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let status = if i % 2 == 0 {
+                    s.verify("/certifications", &uid).await.status().as_u16()
+                } else {
+                    s.get("/plain").await.status().as_u16()
+                };
+                if status != 200 {
+                    failures.push(status);
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+    let text = std::fs::read_to_string(s.config_path()).unwrap();
+    for round in 0..10 {
+        // Alternate between two valid files.
+        let variant = if round % 2 == 0 {
+            text.replace("min_age = 19\nmax_age", "min_age = 20\nmax_age")
+        } else {
+            text.clone()
+        };
+        std::fs::write(s.config_path(), variant).unwrap();
+        s.signal("HUP");
+        let before = done.load(Ordering::Relaxed);
+        // Let some requests run under the new configuration before the next reload.
+        while done.load(Ordering::Relaxed) < before + 20 {
+            tokio::task::yield_now().await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for w in workers {
+        failures.extend(w.await.unwrap());
+    }
+    assert!(
+        failures.is_empty(),
+        "requests failed during reloads: {failures:?}"
+    );
+    assert!(done.load(Ordering::Relaxed) >= 200);
+}
+
+#[tokio::test]
+async fn several_upstreams_are_balanced_and_a_dead_one_is_skipped() {
+    let second = Echo::recording();
+    let second_addr = second.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = Stack::with(|p| {
+        config(p, "timeout_ms = 800", ROUTES).replace(
+            &format!("addrs = [\"{}\"]", p.echo),
+            &format!("addrs = [\"{}\", \"{second_addr}\", \"{dead}\"]", p.echo),
+        )
+    })
+    .await;
+    for _ in 0..30 {
+        // A dead backend costs a retry on the next one, never a failed request.
+        assert_eq!(s.get("/rr").await.status(), 200);
+    }
+    let (a, b) = (s.app_saw().len(), second.received().len());
+    assert_eq!(a + b, 30);
+    assert!(a >= 10 && b >= 10, "unbalanced: {a} / {b}");
+}
+
+#[tokio::test]
+async fn health_checks_take_a_failing_backend_out_of_rotation() {
+    let second = Echo::recording();
+    let second_addr = second.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // A backend that accepts connections but answers 500 to everything, health checks included.
+    let sick = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sick_addr = sick.local_addr().unwrap();
+    let sick_hits = Arc::new(AtomicUsize::new(0));
+    let hits = sick_hits.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = sick.accept().await {
+            let hits = hits.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if buf[..n].windows(6).any(|w| w == b"GET /r") {
+                        hits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = conn
+                        .write_all(
+                            b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
+                        )
+                        .await;
+                }
+            });
+        }
+    });
+    let s = Stack::with(|p| {
+        config(p, "timeout_ms = 800", ROUTES).replace(
+            &format!("addrs = [\"{}\"]", p.echo),
+            &format!("addrs = [\"{second_addr}\", \"{sick_addr}\"]"),
+        ) + "\n[upstream.health_check]\npath = \"/healthz\"\ninterval_secs = 1\n"
+    })
+    .await;
+    // Once the first check has run, every request lands on the healthy backend.
+    let mut consecutive_ok = 0;
+    for _ in 0..500 {
+        if s.get("/r").await.status() == 200 {
+            consecutive_ok += 1;
+            if consecutive_ok == 20 {
+                break;
+            }
+        } else {
+            consecutive_ok = 0;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(consecutive_ok, 20, "the sick backend stayed in rotation");
+    let sick_before = sick_hits.load(Ordering::Relaxed);
+    for _ in 0..20 {
+        assert_eq!(s.get("/r").await.status(), 200);
+    }
+    assert_eq!(sick_hits.load(Ordering::Relaxed), sick_before);
+}
