@@ -131,6 +131,20 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long a graceful stop waits for requests in flight.
     pub grace_period: Duration,
+    /// Where `run --daemon` writes its pid.
+    pub pid_file: PathBuf,
+    /// The socket over which `run --upgrade` takes the listeners from the running process.
+    pub upgrade_sock: PathBuf,
+    /// Where the access log goes.
+    pub access_log: AccessLogTarget,
+}
+
+/// Destination of the access log (`server.access_log`: `"stdout"`, `"off"` or a file path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    Off,
+    File(PathBuf),
 }
 
 /// `[server.tls]`: one HTTPS listener. The files are read by the server, not here.
@@ -750,6 +764,9 @@ struct RawServer {
     admin_listen: S<String>,
     max_body_bytes: S<u64>,
     grace_period_secs: S<u64>,
+    pid_file: S<String>,
+    upgrade_sock: S<String>,
+    access_log: S<String>,
 }
 
 impl Default for RawServer {
@@ -761,6 +778,9 @@ impl Default for RawServer {
             admin_listen: dstr("127.0.0.1:9901"),
             max_body_bytes: dv(65_536),
             grace_period_secs: dv(30),
+            pid_file: dstr("/tmp/verigate.pid"),
+            upgrade_sock: dstr("/tmp/verigate_upgrade.sock"),
+            access_log: dstr("stdout"),
         }
     }
 }
@@ -1751,6 +1771,13 @@ impl Checker<'_> {
             admin_listen,
             max_body_bytes: usize::try_from(max_body).unwrap_or(MAX_BODY_BYTES_LIMIT),
             grace_period: Duration::from_secs(*r.grace_period_secs.get_ref()),
+            pid_file: PathBuf::from(r.pid_file.get_ref()),
+            upgrade_sock: PathBuf::from(r.upgrade_sock.get_ref()),
+            access_log: match r.access_log.get_ref().as_str() {
+                "stdout" | "" => AccessLogTarget::Stdout,
+                "off" => AccessLogTarget::Off,
+                path => AccessLogTarget::File(PathBuf::from(path)),
+            },
         }
     }
 
@@ -2688,7 +2715,7 @@ policy = "adult"
         );
         assert!(
             message
-                .contains("listen, tls, threads, admin_listen, max_body_bytes, grace_period_secs"),
+                .contains("listen, tls, threads, admin_listen, max_body_bytes, grace_period_secs, pid_file, upgrade_sock, access_log"),
             "{message}"
         );
     }

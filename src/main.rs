@@ -142,8 +142,22 @@ fn main() -> ExitCode {
                 tracing::warn!("{w}");
             }
             let lifecycle = verigate::server::Lifecycle { upgrade, daemon };
-            let log = verigate::access_log::AccessLog::stdout();
-            match verigate::server::build(cfg, lifecycle, Some(log), Some(config)) {
+            let log = match &cfg.server.access_log {
+                verigate::config::AccessLogTarget::Stdout => {
+                    Some(verigate::access_log::AccessLog::stdout())
+                }
+                verigate::config::AccessLogTarget::Off => None,
+                verigate::config::AccessLogTarget::File(path) => {
+                    match verigate::access_log::AccessLog::file(path) {
+                        Ok(log) => Some(log),
+                        Err(e) => {
+                            eprintln!("verigate: cannot open access log {}: {e}", path.display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+            };
+            match verigate::server::build(cfg, lifecycle, log, Some(config)) {
                 Ok(server) => server.run_forever(),
                 Err(e) => {
                     eprintln!("verigate: {e}");

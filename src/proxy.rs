@@ -94,6 +94,9 @@ pub struct GatewayState {
     upstreams: Arc<Upstreams>,
     /// Fixed at start: the balancer and its health checks are built from it.
     upstream: UpstreamSettings,
+    /// Set once a graceful stop or upgrade has begun: every answer then closes its connection,
+    /// so clients move to the new process before pingora drops idle keep-alive connections.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl GatewayState {
@@ -113,7 +116,14 @@ impl GatewayState {
             access_log,
             upstreams,
             upstream,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on, answer every request with `Connection: close`.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The configuration requests start with now.
@@ -470,6 +480,13 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        if self
+            .state
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            session.set_keepalive(None);
+        }
         let rt = self.state.runtime();
         strip_reserved(session.req_header_mut(), &rt.config.headers.prefix);
         ctx.request_id = request_id(session.req_header());

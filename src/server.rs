@@ -49,6 +49,36 @@ fn upstreams(
     Ok(lb)
 }
 
+/// Watches pingora's lifecycle and starts draining keep-alive connections as soon as a
+/// graceful stop (SIGTERM) or an upgrade hand-over (SIGQUIT) begins.
+fn drain_on_shutdown(server: &Server, state: Arc<GatewayState>) {
+    use pingora::server::ExecutionPhase;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut phases = server.watch_execution_phase();
+    let spawned = std::thread::Builder::new()
+        .name("verigate-drain".into())
+        .spawn(move || {
+            loop {
+                match phases.blocking_recv() {
+                    Ok(
+                        ExecutionPhase::GracefulUpgradeTransferringFds
+                        | ExecutionPhase::GracefulUpgradeCloseTimeout
+                        | ExecutionPhase::GracefulTerminate
+                        | ExecutionPhase::ShutdownStarted,
+                    ) => {
+                        state.start_draining();
+                        return;
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for shutdown, keep-alive connections will not drain: {e}");
+    }
+}
+
 /// Why the gateway could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -91,8 +121,8 @@ pub fn build(
         threads: config.server.threads,
         grace_period_seconds: Some(grace),
         graceful_shutdown_timeout_seconds: Some(grace),
-        pid_file: "/tmp/verigate.pid".into(),
-        upgrade_sock: "/tmp/verigate_upgrade.sock".into(),
+        pid_file: config.server.pid_file.to_string_lossy().into_owned(),
+        upgrade_sock: config.server.upgrade_sock.to_string_lossy().into_owned(),
         daemon: lifecycle.daemon,
         ..ServerConf::default()
     };
@@ -114,6 +144,7 @@ pub fn build(
     let state = Arc::new(GatewayState::new(
         runtime, resolver, metrics, access_log, upstreams,
     ));
+    drain_on_shutdown(&server, state.clone());
     if let Some(path) = reload_from {
         server.add_service(pingora::services::background::background_service(
             "verigate-reload",

@@ -207,3 +207,133 @@ async fn health_checks_take_a_failing_backend_out_of_rotation() {
     }
     assert_eq!(sick_hits.load(Ordering::Relaxed), sick_before);
 }
+
+/// The standard stack with a short grace period, so stops and upgrades finish quickly.
+async fn quick_grace_stack() -> Stack {
+    Stack::with(|p| {
+        config(p, "timeout_ms = 3000", ROUTES).replace(
+            "max_body_bytes = 65536",
+            "max_body_bytes = 65536\ngrace_period_secs = 2",
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_then_exits() {
+    let mut s = quick_grace_stack().await;
+    let uid = s.person("김철수", "1990-01-01");
+    // The API answers slowly, so the request is in flight when the signal arrives.
+    s.sandbox.set_fault(verigate::sandbox::Fault {
+        latency_ms: Some(800),
+        status: None,
+        times: None,
+    });
+    let client = s.client.clone();
+    let url = format!("{}/certifications", s.base);
+    let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    // Wait until the gateway is asking the API (the request is inside the gateway).
+    while s.sandbox.stats().api_calls == 0 {
+        tokio::task::yield_now().await;
+    }
+    s.signal("TERM");
+    assert_eq!(in_flight.await.unwrap().unwrap(), 200);
+    let status = s.wait_exit(Duration::from_secs(15));
+    assert!(status.is_some(), "the gateway did not exit after SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_fails_during_a_zero_downtime_upgrade() {
+    let s = Arc::new(quick_grace_stack().await);
+    let uid = s.person("김철수", "1990-01-01");
+    assert_eq!(s.verify("/certifications", &uid).await.status(), 200);
+    let old_pid = s.pid();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for i in 0..6 {
+        let (s, stop, done, uid) = (s.clone(), stop.clone(), done.clone(), uid.clone());
+        workers.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let result = if i % 2 == 0 {
+                    s.client
+                        .post(format!("{}/certifications", s.base))
+                        .header("content-type", "application/json")
+                        .body(format!(r#"{{"imp_uid":"{uid}"}}"#))
+                        .send()
+                        .await
+                } else {
+                    s.client.get(format!("{}/plain", s.base)).send().await
+                };
+                match result {
+                    Ok(r) if r.status() == 200 => {}
+                    Ok(r) => failures.push(format!("status {}", r.status())),
+                    Err(e) => failures.push(format!("{e:?}")),
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+
+    // The new binary waits on the upgrade socket; the old one hands over on SIGQUIT.
+    let mut new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let sock = s.dir().join("upgrade.sock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        sock.exists(),
+        "the new process never listened on the upgrade socket"
+    );
+    let before = done.load(Ordering::Relaxed);
+    s.signal("QUIT");
+    // Keep the load on until the old process has gone and the new one has served for a while.
+    let old_gone = loop {
+        let alive = std::path::Path::new(&format!("/proc/{old_pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{old_pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ");
+        if !alive || std::time::Instant::now() > deadline + Duration::from_secs(20) {
+            break !alive;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let after_quit = done.load(Ordering::Relaxed);
+    while done.load(Ordering::Relaxed) < after_quit + 100 {
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for w in workers {
+        failures.extend(w.await.unwrap());
+    }
+    let new_alive = new.try_wait().map(|s| s.is_none()).unwrap_or(false);
+    let _ = new.kill();
+    let _ = new.wait();
+    assert!(old_gone, "the old process did not exit after handing over");
+    assert!(
+        new_alive,
+        "the new process is not running: {}",
+        s.gateway_output()
+    );
+    assert!(done.load(Ordering::Relaxed) > before + 100);
+    assert!(
+        failures.is_empty(),
+        "{} requests failed during the upgrade: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}

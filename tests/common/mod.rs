@@ -16,6 +16,8 @@ use verigate::sandbox::{Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_KEY, TE
 pub struct Ports {
     pub gateway: u16,
     pub admin: u16,
+    /// The stack's private directory (pid file, upgrade socket, logs).
+    pub dir: PathBuf,
     pub echo: SocketAddr,
     pub sandbox: SocketAddr,
 }
@@ -80,6 +82,8 @@ pub fn config(p: &Ports, iamport_extra: &str, extra: &str) -> String {
 [server]
 listen = ["127.0.0.1:{gw}"]
 admin_listen = "127.0.0.1:{admin}"
+pid_file = "{dir}/verigate.pid"
+upgrade_sock = "{dir}/upgrade.sock"
 threads = 2
 max_body_bytes = 65536
 
@@ -97,6 +101,7 @@ imp_secret = "${{TEST_IMP_SECRET}}"
 "#,
         gw = p.gateway,
         admin = p.admin,
+        dir = p.dir.display(),
         echo = p.echo,
         sandbox = p.sandbox,
         key = TEST_IMP_KEY,
@@ -150,6 +155,7 @@ impl Stack {
             let ports = Ports {
                 gateway: free_port(),
                 admin: free_port(),
+                dir: dir.path().to_owned(),
                 echo: upstream.unwrap_or(echo_addr),
                 sandbox: sandbox_addr,
             };
@@ -273,7 +279,7 @@ impl Stack {
     /// Everything the gateway process wrote to stdout and stderr so far.
     pub fn gateway_output(&self) -> String {
         let read = |n| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        read("stdout.log") + &read("stderr.log")
+        read("stdout.log") + &read("stderr.log") + &read("new-stdout.log") + &read("new-stderr.log")
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -338,12 +344,24 @@ impl Drop for Stack {
 }
 
 fn spawn_gateway(config: &std::path::Path, dir: &std::path::Path) -> Child {
-    let stdout = std::fs::File::create(dir.join("stdout.log")).unwrap();
-    let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
+    spawn_gateway_with(config, dir, &[], "")
+}
+
+/// Starts `verigate run -c config` with `extra` arguments, logging to `{prefix}stdout.log` and
+/// `{prefix}stderr.log` in `dir`.
+pub fn spawn_gateway_with(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    extra: &[&str],
+    prefix: &str,
+) -> Child {
+    let stdout = std::fs::File::create(dir.join(format!("{prefix}stdout.log"))).unwrap();
+    let stderr = std::fs::File::create(dir.join(format!("{prefix}stderr.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_verigate"))
         .arg("run")
         .arg("-c")
         .arg(config)
+        .args(extra)
         .env("TEST_IMP_SECRET", TEST_IMP_SECRET)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs the Python interop tests (PortOne's official client against the sandbox).
+# Runs the Python interop tests: PortOne's official client against the sandbox, and third-party
+# verification of verigate's signatures (test_signatures.py, which also runs examples/node).
 #
-# Uses the sandbox at $VERIGATE_SANDBOX_URL when set; otherwise builds verigate, starts
-# `verigate sandbox` on a free loopback port, waits for it to answer, runs pytest and stops it.
-# Exits with pytest's status.
+# Builds verigate and exports VERIGATE_BIN (the signature tests start their own sandbox, app and
+# gateway with it); installs examples/node's npm packages (`npm ci`) when they are missing or
+# older than its package-lock.json. Uses the sandbox at $VERIGATE_SANDBOX_URL when set; otherwise
+# starts `verigate sandbox` on a free loopback port, waits for it to answer, runs pytest and stops
+# it. Exits with pytest's status.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -13,6 +16,21 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO/tests/python/requirements.txt"
+
+NODE_EXAMPLE="$REPO/examples/node"
+if [ ! -d "$NODE_EXAMPLE/node_modules" ] || [ "$NODE_EXAMPLE/package-lock.json" -nt "$NODE_EXAMPLE/node_modules/.package-lock.json" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "run.sh: npm (Node.js >= 20) is needed for examples/node; install Node.js" >&2
+        exit 1
+    fi
+    (cd "$NODE_EXAMPLE" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Build first, so compiling does not eat the readiness budgets; the sandbox and the tests run the
+# binary itself (not `cargo run`), so that stopping the process stops verigate.
+(cd "$REPO" && cargo build --quiet --bin verigate)
+BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/verigate"
+export VERIGATE_BIN="${VERIGATE_BIN:-$BIN}"
 
 SANDBOX_PID=""
 cleanup() {
@@ -26,10 +44,6 @@ trap cleanup EXIT
 if [ -z "${VERIGATE_SANDBOX_URL:-}" ]; then
     PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     ADDR="${VERIGATE_SANDBOX_LISTEN:-127.0.0.1:$PORT}"
-    # Build first, so compiling does not eat the readiness budget below; run the binary itself
-    # (not `cargo run`) so that stopping it stops the sandbox.
-    (cd "$REPO" && cargo build --quiet --bin verigate)
-    BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/verigate"
     "$BIN" sandbox --listen "$ADDR" &
     SANDBOX_PID=$!
     export VERIGATE_SANDBOX_URL="http://$ADDR"
