@@ -173,6 +173,9 @@ pub struct UpstreamSettings {
     pub read_timeout: Duration,
     /// Optional active health checks.
     pub health_check: Option<HealthCheck>,
+    /// PEM file of the CAs that sign the app's certificate (`upstream.ca_file`); the system's
+    /// roots when absent.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[upstream.health_check]`.
@@ -807,6 +810,7 @@ struct RawUpstream {
     connect_timeout_ms: S<u64>,
     read_timeout_ms: S<u64>,
     health_check: Option<S<RawHealthCheck>>,
+    ca_file: String,
 }
 
 impl Default for RawUpstream {
@@ -818,6 +822,7 @@ impl Default for RawUpstream {
             connect_timeout_ms: dv(2000),
             read_timeout_ms: dv(60_000),
             health_check: None,
+            ca_file: String::new(),
         }
     }
 }
@@ -1855,6 +1860,9 @@ impl Checker<'_> {
             connect_timeout,
             read_timeout,
             health_check,
+            ca_file: Some(r.ca_file.trim())
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
         }
     }
 

@@ -79,6 +79,25 @@ fn drain_on_shutdown(server: &Server, state: Arc<GatewayState>) {
     }
 }
 
+/// Refuses to start with a certificate or key that pingora would only reject later, at the
+/// first handshake, with a panic.
+fn check_tls_files(tls: &crate::config::TlsSettings) -> Result<(), StartError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StartError::Tls(format!("cert {}: {e}", tls.cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(format!(
+            "cert {} holds no PEM certificate",
+            tls.cert.display()
+        )));
+    }
+    PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| StartError::Tls(format!("key {}: {e}", tls.key.display())))?;
+    Ok(())
+}
+
 /// Why the gateway could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -90,6 +109,8 @@ pub enum StartError {
     Upstreams(std::io::Error),
     #[error("upstream.health_check.path is not a valid request path")]
     HealthCheckPath,
+    #[error("[server.tls]: {0}")]
+    Tls(String),
 }
 
 /// Command-line switches pingora handles itself.
@@ -124,6 +145,11 @@ pub fn build(
         pid_file: config.server.pid_file.to_string_lossy().into_owned(),
         upgrade_sock: config.server.upgrade_sock.to_string_lossy().into_owned(),
         daemon: lifecycle.daemon,
+        ca_file: config
+            .upstream
+            .ca_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         ..ServerConf::default()
     };
     let opt = Opt {
@@ -138,6 +164,7 @@ pub fn build(
     let client = Arc::new(IamportClient::new(&config.iamport, metrics.clone())?);
     let resolver = Arc::new(Resolver::new(client, &config.cache, config.iamport.timeout));
     let listen = config.server.listen.clone();
+    let tls = config.server.tls.clone();
     let admin_listen = config.server.admin_listen;
     let upstreams = upstreams(&config.upstream, &mut server)?;
     let runtime = Runtime::new(config, &metrics)?;
@@ -159,6 +186,15 @@ pub fn build(
     );
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(tls) = &tls {
+        check_tls_files(tls)?;
+        let (cert, key) = (tls.cert.to_string_lossy(), tls.key.to_string_lossy());
+        let mut settings = pingora::listeners::tls::TlsSettings::intermediate(&cert, &key)
+            .map_err(|e| StartError::Tls(e.to_string()))?;
+        // HTTP/2 for clients that offer it (ALPN), HTTP/1.1 for the rest.
+        settings.enable_h2();
+        proxy.add_tls_with_settings(&tls.listen.to_string(), None, settings);
     }
     server.add_service(proxy);
 

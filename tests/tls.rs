@@ -1,0 +1,164 @@
+//! TLS at both ends, with a CA and certificates generated at test time: HTTPS (HTTP/2 by ALPN)
+//! from clients, and verified TLS to the app.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+
+use common::{ROUTES, Stack, config};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+/// A test CA and a `localhost`/127.0.0.1 certificate it signed, written to `dir`.
+/// Returns the CA's PEM.
+fn make_pki(dir: &Path) -> String {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("edge.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("edge.key"), leaf_key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    ca_cert.pem()
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The standard config plus an HTTPS listener on `tls`, certificates in `dir`.
+fn with_tls(p: &common::Ports, tls: SocketAddr, dir: &Path) -> String {
+    config(p, "timeout_ms = 1000", ROUTES)
+        + &format!(
+            "\n[server.tls]\nlisten = \"{tls}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            dir.join("edge.pem").display(),
+            dir.join("edge.key").display()
+        )
+}
+
+#[tokio::test]
+async fn https_listener_serves_http2_and_http1_with_the_same_verification() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = make_pki(pki.path());
+    let tls = free_addr();
+    let s = Stack::with(|p| with_tls(p, tls, pki.path())).await;
+    let uid = s.person("홍길동", "1980-01-01");
+    let root = reqwest::Certificate::from_pem(ca.as_bytes()).unwrap();
+    for http2 in [true, false] {
+        let builder = reqwest::Client::builder()
+            .add_root_certificate(root.clone())
+            .resolve("localhost", tls);
+        let client = if http2 {
+            builder.http2_prior_knowledge()
+        } else {
+            builder.http1_only()
+        }
+        .build()
+        .unwrap();
+        let resp = client
+            .post(format!("https://localhost:{}/certifications", tls.port()))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"imp_uid":"{uid}"}}"#))
+            .send()
+            .await
+            .unwrap();
+        let version = resp.version();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            version,
+            if http2 {
+                reqwest::Version::HTTP_2
+            } else {
+                reqwest::Version::HTTP_11
+            }
+        );
+        let app: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(app["headers"]["x-verified-verdict"], "allow");
+    }
+    // ALPN: a client that offers both gets HTTP/2.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .resolve("localhost", tls)
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("https://localhost:{}/plain", tls.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    // A forged header is stripped on HTTP/2 too.
+    let resp = client
+        .get(format!("https://localhost:{}/plain", tls.port()))
+        .header("x-verified-verdict", "allow")
+        .send()
+        .await
+        .unwrap();
+    let app: serde_json::Value = resp.json().await.unwrap();
+    assert!(app["headers"].get("x-verified-verdict").is_none());
+}
+
+#[tokio::test]
+async fn upstream_tls_is_verified_against_the_configured_ca() {
+    // The "app" is a second verigate terminating TLS in front of the echo app.
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let tls = free_addr();
+    let app = Stack::with(|p| with_tls(p, tls, pki.path())).await;
+    let front = |ca: Option<&Path>| {
+        let ca_line = ca.map_or(String::new(), |c| {
+            format!("ca_file = \"{}\"\n", c.display())
+        });
+        move |p: &common::Ports| {
+            config(p, "timeout_ms = 1000", ROUTES).replace(
+                &format!("addrs = [\"{}\"]", p.echo),
+                &format!("addrs = [\"{tls}\"]\ntls = true\nsni = \"localhost\"\n{ca_line}"),
+            )
+        }
+    };
+    let trusted = Stack::with(front(Some(&pki.path().join("ca.pem")))).await;
+    let resp = trusted.get("/through-tls").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.last().path, "/through-tls");
+
+    // Without the CA the app's certificate is not trusted: nothing reaches it.
+    let seen = app.app_saw().len();
+    let untrusted = Stack::with(front(None)).await;
+    let resp = untrusted.get("/through-tls").await;
+    assert_eq!(resp.status(), 502);
+    assert_eq!(app.app_saw().len(), seen);
+}
+
+#[test]
+fn a_bad_certificate_file_is_refused_at_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("edge.pem"), "not a certificate").unwrap();
+    std::fs::write(dir.path().join("edge.key"), "not a key").unwrap();
+    let cfg = format!(
+        "[server]\nlisten = []\nadmin_listen = \"\"\npid_file = \"{d}/p\"\nupgrade_sock = \"{d}/u\"\n[server.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{d}/edge.pem\"\nkey = \"{d}/edge.key\"\n[iamport]\nimp_key = \"k\"\nimp_secret = \"s\"\n[policies.adult]\n[[routes]]\nname = \"p\"\nmethod = \"POST\"\npath = \"/c\"\npolicy = \"adult\"\n",
+        d = dir.path().display()
+    );
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+        .args(["run", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[server.tls]") && stderr.contains("edge.pem"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
