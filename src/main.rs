@@ -53,6 +53,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Serve the echo app alone (the stand-in app of the demo, tests and benchmarks).
+    #[command(hide = true)]
+    Echo {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
     /// Serve the simulated i'mport API alone.
     Sandbox {
         #[arg(long, default_value = "127.0.0.1:8089")]
@@ -181,6 +187,22 @@ fn main() -> ExitCode {
         },
         Command::Demo { once } => verigate::demo::run(once),
         Command::Keygen { alg, out } => keygen(&alg, out.as_deref()),
+        Command::Echo { listen } => {
+            let served = tokio::runtime::Runtime::new().and_then(|rt| {
+                rt.block_on(async {
+                    let addr = verigate::echo::Echo::quiet().spawn(listen).await?;
+                    println!("echo app listening on http://{addr}");
+                    std::future::pending::<std::io::Result<()>>().await
+                })
+            });
+            match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("verigate echo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Sandbox { listen, people } => {
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
