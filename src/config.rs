@@ -545,6 +545,16 @@ impl Config {
                     .to_string(),
             );
         }
+        for route in &self.routes {
+            if route.single_use && route.policy.max_certification_age.is_none() {
+                warnings.push(format!(
+                    "route `{}` is single_use but its policy `{}` has no freshness window \
+                     (max_certification_age_secs = 0): used imp_uids are remembered 24 h, so an \
+                     older replay would pass; set a window",
+                    route.name, route.policy.name
+                ));
+            }
+        }
         for policy in &self.policies {
             if !self.routes.iter().any(|r| Arc::ptr_eq(&r.policy, policy)) {
                 warnings.push(format!("policy `{}` is not used by any route", policy.name));

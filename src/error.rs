@@ -22,6 +22,10 @@ pub enum GatewayError {
     UnsupportedMediaType,
     #[error("body too large")]
     BodyTooLarge,
+    #[error("request body too slow")]
+    RequestTimeout,
+    #[error("ambiguous framing")]
+    AmbiguousFraming,
     #[error("verification failure: {0:?}")]
     Verification(FailureReason),
     #[error("verification already used")]
@@ -46,6 +50,8 @@ impl GatewayError {
             | GatewayError::MalformedBody => 400,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::BodyTooLarge => 413,
+            GatewayError::RequestTimeout => 408,
+            GatewayError::AmbiguousFraming => 400,
             GatewayError::Verification(_) | GatewayError::AgeRequirementNotMet => 403,
             GatewayError::AlreadyUsed => 409,
             GatewayError::VerificationUnavailable => 503,
@@ -61,6 +67,8 @@ impl GatewayError {
             GatewayError::MalformedBody => "malformed_body",
             GatewayError::UnsupportedMediaType => "unsupported_media_type",
             GatewayError::BodyTooLarge => "body_too_large",
+            GatewayError::RequestTimeout => "request_timeout",
+            GatewayError::AmbiguousFraming => "ambiguous_framing",
             GatewayError::Verification(FailureReason::NotFound) => "verification_not_found",
             GatewayError::Verification(FailureReason::NotCertified) => "verification_not_certified",
             GatewayError::Verification(FailureReason::Failed) => "verification_failed",
@@ -89,6 +97,12 @@ impl GatewayError {
             }
             GatewayError::BodyTooLarge => {
                 "The request body is larger than this verification endpoint accepts."
+            }
+            GatewayError::RequestTimeout => {
+                "The request body did not arrive in time; please try again."
+            }
+            GatewayError::AmbiguousFraming => {
+                "The request carries both Content-Length and Transfer-Encoding; send only one."
             }
             GatewayError::Verification(FailureReason::NotFound) => {
                 "No identity verification with this imp_uid exists."
@@ -224,6 +238,8 @@ mod tests {
                 "unsupported_media_type",
             ),
             (GatewayError::BodyTooLarge, 413, "body_too_large"),
+            (GatewayError::RequestTimeout, 408, "request_timeout"),
+            (GatewayError::AmbiguousFraming, 400, "ambiguous_framing"),
             (
                 GatewayError::Verification(NotFound),
                 403,

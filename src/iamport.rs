@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::breaker::Breaker;
 use crate::config::IamportSettings;
 use crate::headers::percent_encode;
 use crate::identity::Certification;
@@ -45,6 +46,8 @@ pub enum ApiError {
     ApiCode(i64),
     #[error("the i'mport API rejected verigate's imp_key/imp_secret")]
     CredentialsRejected,
+    #[error("the i'mport API failed repeatedly; calls are paused (circuit open)")]
+    CircuitOpen,
 }
 
 impl ApiError {
@@ -93,7 +96,13 @@ pub struct IamportClient {
     credentials_rejected: AtomicBool,
     pub counters: ApiCounters,
     metrics: Arc<Metrics>,
+    breaker: Breaker,
+    /// Bounds the calls in flight: a burst of cache misses cannot open unbounded connections.
+    slots: tokio::sync::Semaphore,
 }
+
+/// Most API calls in flight at once.
+pub const MAX_CONCURRENT_CALLS: usize = 64;
 
 #[derive(Deserialize)]
 struct Envelope<T> {
@@ -133,6 +142,8 @@ impl IamportClient {
             credentials_rejected: AtomicBool::new(false),
             counters: ApiCounters::default(),
             metrics,
+            breaker: Breaker::new(),
+            slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS),
         })
     }
 
@@ -188,7 +199,7 @@ impl IamportClient {
         if let Some(tier) = &self.tier {
             req = req.header("Tier", tier.clone());
         }
-        let (status, body) = self.observe("certification", send(req, deadline)).await?;
+        let (status, body) = self.call("certification", req, deadline).await?;
         match status {
             200 => {
                 let env: Envelope<Certification> = parse(&body)?;
@@ -255,7 +266,7 @@ impl IamportClient {
         if let Some(tier) = &self.tier {
             req = req.header("Tier", tier.clone());
         }
-        let (status, body) = self.observe("token", send(req, deadline)).await?;
+        let (status, body) = self.call("token", req, deadline).await?;
         let received = Instant::now();
         match status {
             200 => {}
@@ -288,6 +299,32 @@ impl IamportClient {
 }
 
 impl IamportClient {
+    /// Whether the circuit breaker is refusing calls.
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// One API call through the breaker and the concurrency bound.
+    async fn call(
+        &self,
+        endpoint: &'static str,
+        req: reqwest::RequestBuilder,
+        deadline: Instant,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let permit = self.breaker.admit().map_err(|_| ApiError::CircuitOpen)?;
+        let _slot = tokio::time::timeout_at(deadline, self.slots.acquire())
+            .await
+            .map_err(|_| ApiError::Timeout)?
+            .map_err(|_| ApiError::Unreachable)?;
+        let result = self.observe(endpoint, send(req, deadline)).await;
+        match &result {
+            Ok((status, _)) if *status >= 500 => permit.failure(),
+            Ok(_) => permit.success(),
+            Err(_) => permit.failure(),
+        }
+        result
+    }
+
     /// Times one API call and counts it by endpoint and status.
     async fn observe(
         &self,
@@ -334,10 +371,12 @@ async fn pause_before_retry(
     backoff: Duration,
     deadline: Instant,
 ) -> Result<Duration, ApiError> {
-    if !e.is_transient() || Instant::now() + backoff >= deadline {
+    // Full jitter around the nominal backoff, so that retries from many requests spread out.
+    let pause = backoff.mul_f64(rand::random_range(0.5..1.5));
+    if !e.is_transient() || Instant::now() + pause >= deadline {
         return Err(e);
     }
-    tokio::time::sleep(backoff).await;
+    tokio::time::sleep(pause).await;
     Ok(backoff * 2)
 }
 

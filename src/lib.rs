@@ -9,6 +9,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod breaker;
 pub mod config;
 pub mod demo;
 pub mod echo;

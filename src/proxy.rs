@@ -94,6 +94,8 @@ pub struct GatewayState {
     upstreams: Arc<Upstreams>,
     /// Fixed at start: the balancer and its health checks are built from it.
     upstream: UpstreamSettings,
+    /// imp_uids that passed a `single_use` route, each kept for its freshness window.
+    used: moka::future::Cache<ImpUid, std::time::Duration>,
     /// Set once a graceful stop or upgrade has begun: every answer then closes its connection,
     /// so clients move to the new process before pingora drops idle keep-alive connections.
     draining: std::sync::atomic::AtomicBool,
@@ -117,7 +119,21 @@ impl GatewayState {
             upstreams,
             upstream,
             draining: std::sync::atomic::AtomicBool::new(false),
+            used: moka::future::Cache::builder()
+                .max_capacity(USED_CAPACITY)
+                .expire_after(RememberFor)
+                .build(),
         }
+    }
+
+    /// Marks `uid` as used by a single-use route; `false` when it already was. Atomic: of
+    /// concurrent requests for one imp_uid, exactly one gets `true`.
+    async fn first_use(&self, uid: &ImpUid, remember: std::time::Duration) -> bool {
+        self.used
+            .entry_by_ref(uid)
+            .or_insert_with(async { remember })
+            .await
+            .is_fresh()
     }
 
     /// From now on, answer every request with `Connection: close`.
@@ -134,6 +150,28 @@ impl GatewayState {
     /// Replaces the configuration for requests that start from now on.
     pub fn swap_runtime(&self, runtime: Runtime) {
         self.runtime.store(Arc::new(runtime));
+    }
+}
+
+/// Single-use imp_uids remembered at most (a verification costs a real person a phone
+/// check, so this bound is far above any real traffic of fresh verifications).
+const USED_CAPACITY: u64 = 1_000_000;
+
+/// How long a used imp_uid is remembered when its policy has no freshness window: a replay
+/// older than this would pass again (`verigate check` warns about such routes).
+pub const UNBOUNDED_REPLAY_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Each used imp_uid expires after the window it was stored with.
+struct RememberFor;
+
+impl moka::Expiry<ImpUid, std::time::Duration> for RememberFor {
+    fn expire_after_create(
+        &self,
+        _key: &ImpUid,
+        value: &std::time::Duration,
+        _created_at: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        Some(*value)
     }
 }
 
@@ -215,6 +253,20 @@ impl Gateway {
             }
         };
         ctx.verdict = Some(judgement.verdict);
+        // A certified, fresh verification is consumed by a single-use route whatever the age
+        // verdict: a replay of someone else's imp_uid must fail either way.
+        if route.single_use
+            && matches!(judgement.verdict, Verdict::Allow | Verdict::Deny(_))
+            && let Some(uid) = &ctx.imp_uid
+        {
+            let remember = route
+                .policy
+                .max_certification_age
+                .unwrap_or(UNBOUNDED_REPLAY_MEMORY);
+            if !self.state.first_use(uid, remember).await {
+                return Err(GatewayError::AlreadyUsed.into());
+            }
+        }
         gate(route, judgement.verdict)?;
 
         let mut added = headers::annotate(
@@ -271,7 +323,10 @@ impl Gateway {
         if error == GatewayError::VerificationUnavailable {
             resp.insert_header(http::header::RETRY_AFTER, RETRY_AFTER_SECS)?;
         }
-        if error == GatewayError::BodyTooLarge {
+        if matches!(
+            error,
+            GatewayError::BodyTooLarge | GatewayError::RequestTimeout
+        ) {
             // The rest of the body was never read: this connection cannot carry another request.
             session.set_keepalive(None);
         }
@@ -390,6 +445,9 @@ pub fn gate(route: &Route, verdict: Verdict) -> Result<(), GatewayError> {
     }
 }
 
+/// The time an intercepted request's whole body may take to arrive.
+const BODY_READ_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reads the whole request body, refusing more than `max` bytes. Answers
 /// `Expect: 100-continue` first, and only when the declared length fits.
 async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, Outcome> {
@@ -419,14 +477,21 @@ async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, Outcome> 
     }
     // pingora replays what it buffered here to the upstream (up to 64 KiB, our maximum).
     session.enable_retry_buffering();
-    let mut body = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await.map_err(Outcome::Broken)? {
-        if body.len() + chunk.len() > max {
-            return Err(GatewayError::BodyTooLarge.into());
+    let read = async {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = session.read_request_body().await.map_err(Outcome::Broken)? {
+            if body.len() + chunk.len() > max {
+                return Err(GatewayError::BodyTooLarge.into());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body.freeze())
+    };
+    // A client trickling its body cannot hold the request (and its slot) open for long.
+    match tokio::time::timeout(BODY_READ_BUDGET, read).await {
+        Ok(result) => result,
+        Err(_) => Err(GatewayError::RequestTimeout.into()),
     }
-    Ok(body.freeze())
 }
 
 /// Removes every header only verigate may set.
@@ -493,6 +558,16 @@ impl ProxyHttp for Gateway {
         session
             .req_header_mut()
             .insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
+        // Both framings at once is how requests are smuggled past a proxy: refuse, everywhere.
+        let h = &session.req_header().headers;
+        if h.contains_key(http::header::CONTENT_LENGTH)
+            && h.contains_key(http::header::TRANSFER_ENCODING)
+        {
+            ctx.outcome = Some(RequestOutcome::Invalid);
+            self.respond(session, ctx, GatewayError::AmbiguousFraming)
+                .await?;
+            return Ok(true);
+        }
 
         let req = session.req_header();
         ctx.route = rt.route_index(&req.method, req.uri.path());
@@ -512,6 +587,7 @@ impl ProxyHttp for Gateway {
             Err(Outcome::Refuse(e)) => {
                 ctx.outcome = Some(match e {
                     GatewayError::VerificationUnavailable => RequestOutcome::Unavailable,
+                    GatewayError::AlreadyUsed => RequestOutcome::Invalid,
                     _ => ctx.verdict.map_or(RequestOutcome::Invalid, outcome_of),
                 });
                 self.respond(session, ctx, e).await?;

@@ -19,6 +19,10 @@
 //!
 //! Extensions beyond §8, for tests, the demo and the benchmark:
 //! - `GET /__sandbox/faults`: the current fault state, `times` being the calls still to fault.
+//! - Random faults, for soak tests: `POST /__sandbox/faults` also takes `"jitter_ms": J` (a
+//!   uniform extra 0..=J ms on top of `latency_ms`) and `"error_rate": P` (each faulted call answers
+//!   `status`, 500 by default, with probability P; the others are answered normally). The state
+//!   echoes these two fields only when they are set ([`RandomFault`]).
 //! - `GET /__sandbox/stats`: the counters of [`SandboxStats`] as JSON.
 //! - `POST /__sandbox/clock` with `{"advance_secs": N}`: moves the sandbox clock (the one behind
 //!   `now`, `expired_at` and `certified_at`) by N seconds, so token expiry and extension can be
@@ -215,6 +219,87 @@ impl Fault {
     }
 }
 
+/// A [`Fault`] with random parts, for soak tests: the next `times` API calls (all of them when
+/// `None`) wait `latency_ms` plus a uniform `0..=jitter_ms`, and answer `status` (500 when unset)
+/// with the error envelope with probability `error_rate` (always when `error_rate` is unset and
+/// `status` is set, as a plain [`Fault`] does). `times` counts every faulted call, errored or not.
+///
+/// It is a type of its own rather than two more fields of [`Fault`] so that code building a
+/// `Fault` literal keeps compiling; a `Fault` converts into it losslessly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomFault {
+    /// Fixed delay before answering, in milliseconds.
+    pub latency_ms: Option<u64>,
+    /// Largest random extra delay, in milliseconds (uniform, inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<u64>,
+    /// HTTP status of an injected error (200–599); 500 when unset but `error_rate` is set.
+    pub status: Option<u16>,
+    /// Probability (0 to 1) that a faulted call answers the error status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// How many API calls are still to be faulted; `None` until cleared.
+    pub times: Option<u32>,
+}
+
+/// What one faulted call does, as drawn by [`RandomFault::draw`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultDraw {
+    /// How long to wait before answering.
+    pub delay: Duration,
+    /// The status to answer with the error envelope, or `None` to answer normally.
+    pub status: Option<u16>,
+}
+
+impl From<Fault> for RandomFault {
+    fn from(f: Fault) -> Self {
+        RandomFault {
+            latency_ms: f.latency_ms,
+            jitter_ms: None,
+            status: f.status,
+            error_rate: None,
+            times: f.times,
+        }
+    }
+}
+
+impl RandomFault {
+    /// Whether this fault does nothing (no delay, no error, or no calls left).
+    pub fn is_clear(&self) -> bool {
+        let inert = self.latency_ms.is_none()
+            && self.jitter_ms.is_none()
+            && self.status.is_none()
+            && self.error_rate.is_none();
+        inert || self.times == Some(0)
+    }
+
+    /// The deterministic part, as the §8 fault state reports it.
+    pub fn fixed_part(&self) -> Fault {
+        Fault {
+            latency_ms: self.latency_ms,
+            status: self.status,
+            times: self.times,
+        }
+    }
+
+    /// Decides one faulted call with `rng`. An `error_rate` outside 0..=1 counts as the nearest
+    /// bound and NaN as 0, so a bad value can neither panic nor fault every call by surprise.
+    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> FaultDraw {
+        let jitter = self.jitter_ms.map_or(0, |j| rng.random_range(0..=j));
+        let delay = Duration::from_millis(self.latency_ms.unwrap_or(0).saturating_add(jitter));
+        let status = match self.error_rate {
+            None => self.status,
+            Some(p) => {
+                let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+                // `random::<f64>()` is in [0, 1): p = 0 never errs, p = 1 always does.
+                (rng.random::<f64>() < p).then_some(self.status.unwrap_or(500))
+            }
+        };
+        FaultDraw { delay, status }
+    }
+}
+
 /// What can go wrong loading people or serving the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -353,7 +438,7 @@ struct Inner {
     clock_offset_secs: AtomicI64,
     records: Mutex<HashMap<String, SandboxRecord>>,
     token: Mutex<Option<LiveToken>>,
-    fault: Mutex<Fault>,
+    fault: Mutex<RandomFault>,
     paths: Mutex<VecDeque<String>>,
     counters: Counters,
 }
@@ -380,7 +465,7 @@ impl Sandbox {
                 clock_offset_secs: AtomicI64::new(0),
                 records: Mutex::new(HashMap::new()),
                 token: Mutex::new(None),
-                fault: Mutex::new(Fault::default()),
+                fault: Mutex::new(RandomFault::default()),
                 paths: Mutex::new(VecDeque::new()),
                 counters: Counters::default(),
             }),
@@ -447,7 +532,17 @@ impl Sandbox {
     /// Replaces the current fault. A fault that does nothing ([`Fault::is_clear`]) clears it. A
     /// status outside 200–599 is served as 500.
     pub fn set_fault(&self, f: Fault) {
-        *lock(&self.inner.fault) = if f.is_clear() { Fault::default() } else { f };
+        self.set_random_fault(f.into());
+    }
+
+    /// Replaces the current fault with one that has random parts. A fault that does nothing
+    /// ([`RandomFault::is_clear`]) clears it.
+    pub fn set_random_fault(&self, f: RandomFault) {
+        *lock(&self.inner.fault) = if f.is_clear() {
+            RandomFault::default()
+        } else {
+            f
+        };
     }
 
     /// Removes the current fault.
@@ -455,8 +550,14 @@ impl Sandbox {
         self.set_fault(Fault::default());
     }
 
-    /// The current fault, `times` being the calls still to fault.
+    /// The current fault, `times` being the calls still to fault (without its random parts; see
+    /// [`Sandbox::random_fault`]).
     pub fn fault(&self) -> Fault {
+        lock(&self.inner.fault).fixed_part()
+    }
+
+    /// The current fault with its random parts, `times` being the calls still to fault.
+    pub fn random_fault(&self) -> RandomFault {
         *lock(&self.inner.fault)
     }
 
@@ -603,7 +704,7 @@ impl Sandbox {
     }
 
     /// Takes one use of the current fault, if any.
-    fn take_fault(&self) -> Option<Fault> {
+    fn take_fault(&self) -> Option<RandomFault> {
         let mut slot = lock(&self.inner.fault);
         if slot.is_clear() {
             return None;
@@ -612,7 +713,7 @@ impl Sandbox {
         if let Some(times) = slot.times.as_mut() {
             *times -= 1;
             if *times == 0 {
-                *slot = Fault::default();
+                *slot = RandomFault::default();
             }
         }
         Some(taken)
@@ -742,10 +843,11 @@ async fn api(State(sandbox): State<Sandbox>, req: Request) -> Response {
     }
 
     if let Some(fault) = sandbox.take_fault() {
-        if let Some(ms) = fault.latency_ms.filter(|ms| *ms > 0) {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+        let draw = fault.draw(&mut rand::rng());
+        if !draw.delay.is_zero() {
+            tokio::time::sleep(draw.delay).await;
         }
-        if let Some(code) = fault.status {
+        if let Some(code) = draw.status {
             counters.faults_served.fetch_add(1, Ordering::Relaxed);
             let status = StatusCode::from_u16(code)
                 .ok()
@@ -875,7 +977,7 @@ async fn control_insert(State(sandbox): State<Sandbox>, body: Bytes) -> Response
 }
 
 async fn control_set_fault(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
-    let fault = match control_body::<Fault>(&body) {
+    let fault = match control_body::<RandomFault>(&body) {
         Ok(f) => f,
         Err(message) => return control_error(&message),
     };
@@ -884,12 +986,17 @@ async fn control_set_fault(State(sandbox): State<Sandbox>, body: Bytes) -> Respo
     {
         return control_error("status must be between 200 and 599");
     }
-    sandbox.set_fault(fault);
-    Json(sandbox.fault()).into_response()
+    if let Some(p) = fault.error_rate
+        && !(0.0..=1.0).contains(&p)
+    {
+        return control_error("error_rate must be between 0 and 1");
+    }
+    sandbox.set_random_fault(fault);
+    Json(sandbox.random_fault()).into_response()
 }
 
 async fn control_get_fault(State(sandbox): State<Sandbox>) -> Response {
-    Json(sandbox.fault()).into_response()
+    Json(sandbox.random_fault()).into_response()
 }
 
 async fn control_stats(State(sandbox): State<Sandbox>) -> Response {
@@ -1359,6 +1466,177 @@ mod tests {
             assert_eq!(resp.status(), 400, "{body}");
         }
         assert!(sandbox.fault().is_clear());
+    }
+
+    #[test]
+    fn random_fault_draws_errors_at_the_rate_and_delays_within_the_jitter() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let fault = RandomFault {
+            latency_ms: Some(1),
+            jitter_ms: Some(19),
+            error_rate: Some(0.05),
+            ..RandomFault::default()
+        };
+        let n = 20_000;
+        let (mut errors, mut min, mut max) = (0u32, Duration::MAX, Duration::ZERO);
+        for _ in 0..n {
+            let d = fault.draw(&mut rng);
+            match d.status {
+                Some(500) => errors += 1,
+                None => {}
+                other => panic!("unexpected status {other:?}"),
+            }
+            min = min.min(d.delay);
+            max = max.max(d.delay);
+        }
+        // 5 % of 20,000 is 1,000 (σ ≈ 31); the bounds are ±8σ, so only a broken draw fails.
+        assert!((750..=1250).contains(&errors), "{errors} errors in {n}");
+        // Both ends of 1..=20 ms are reached (each has probability 1/20 per draw).
+        assert_eq!(min, Duration::from_millis(1));
+        assert_eq!(max, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn random_fault_edge_rates_and_plain_faults_are_deterministic() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let cases: &[(RandomFault, Option<u16>)] = &[
+            // A plain fault, converted: always its status, exactly its latency.
+            (
+                Fault {
+                    latency_ms: Some(7),
+                    status: Some(503),
+                    times: None,
+                }
+                .into(),
+                Some(503),
+            ),
+            (
+                RandomFault {
+                    error_rate: Some(0.0),
+                    status: Some(502),
+                    ..RandomFault::default()
+                },
+                None,
+            ),
+            (
+                RandomFault {
+                    error_rate: Some(1.0),
+                    ..RandomFault::default()
+                },
+                Some(500),
+            ),
+            (
+                RandomFault {
+                    error_rate: Some(1.0),
+                    status: Some(429),
+                    ..RandomFault::default()
+                },
+                Some(429),
+            ),
+            // Out-of-range rates from the Rust API are clamped, NaN never errs.
+            (
+                RandomFault {
+                    error_rate: Some(7.5),
+                    ..RandomFault::default()
+                },
+                Some(500),
+            ),
+            (
+                RandomFault {
+                    error_rate: Some(f64::NAN),
+                    ..RandomFault::default()
+                },
+                None,
+            ),
+        ];
+        for (fault, want) in cases {
+            for _ in 0..200 {
+                let d = fault.draw(&mut rng);
+                assert_eq!(d.status, *want, "{fault:?}");
+                let latency = Duration::from_millis(fault.latency_ms.unwrap_or(0));
+                assert_eq!(d.delay, latency, "{fault:?}");
+            }
+        }
+        assert!(RandomFault::default().is_clear());
+        assert!(
+            !RandomFault {
+                jitter_ms: Some(5),
+                ..RandomFault::default()
+            }
+            .is_clear()
+        );
+        assert!(
+            RandomFault {
+                error_rate: Some(0.5),
+                times: Some(0),
+                ..RandomFault::default()
+            }
+            .is_clear()
+        );
+    }
+
+    #[tokio::test]
+    async fn random_fault_over_http_errs_at_its_rate_and_counts_down_every_call() {
+        let (sandbox, base, client) = start().await;
+        let set = |body: Value| {
+            let client = client.clone();
+            let url = format!("{base}/__sandbox/faults");
+            async move {
+                let resp = client.post(url).json(&body).send().await.expect("faults");
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.expect("json"))
+            }
+        };
+        for bad in [
+            json!({"error_rate": 1.5}),
+            json!({"error_rate": -0.1}),
+            json!({"jitter_ms": -1}),
+            json!({"error_rate": "often"}),
+        ] {
+            assert_eq!(set(bad.clone()).await.0, 400, "{bad}");
+        }
+        assert!(sandbox.random_fault().is_clear());
+
+        // Half the calls err; every call, errored or not, uses up one of `times`.
+        let n = 200;
+        let (status, state) = set(json!({"error_rate": 0.5, "jitter_ms": 2, "times": n})).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            state,
+            json!({"latency_ms": null, "jitter_ms": 2, "status": null, "error_rate": 0.5, "times": n})
+        );
+        let mut errors = 0;
+        for _ in 0..n {
+            let resp = client
+                .post(format!("{base}/users/getToken"))
+                .json(&json!({"imp_key": TEST_IMP_KEY, "imp_secret": TEST_IMP_SECRET}))
+                .send()
+                .await
+                .expect("getToken");
+            match resp.status().as_u16() {
+                200 => {}
+                500 => {
+                    let body: Value = resp.json().await.expect("json");
+                    assert_eq!(body["code"], -1);
+                    errors += 1;
+                }
+                other => panic!("unexpected status {other}"),
+            }
+        }
+        // Mean 100, σ ≈ 7: ±60 is over 8σ.
+        assert!((40..=160).contains(&errors), "{errors} errors in {n}");
+        assert_eq!(sandbox.stats().faults_served, errors);
+        assert!(sandbox.random_fault().is_clear());
+        assert!(sandbox.fault().is_clear());
+
+        // After a random fault is cleared, the state reads exactly as a plain one does.
+        let (_, state) = set(json!({})).await;
+        assert_eq!(
+            state,
+            json!({"latency_ms": null, "status": null, "times": null})
+        );
     }
 
     #[tokio::test]
