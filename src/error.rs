@@ -24,8 +24,6 @@ pub enum GatewayError {
     BodyTooLarge,
     #[error("request body too slow")]
     RequestTimeout,
-    #[error("ambiguous framing")]
-    AmbiguousFraming,
     #[error("verification failure: {0:?}")]
     Verification(FailureReason),
     #[error("verification already used")]
@@ -51,7 +49,6 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::BodyTooLarge => 413,
             GatewayError::RequestTimeout => 408,
-            GatewayError::AmbiguousFraming => 400,
             GatewayError::Verification(_) | GatewayError::AgeRequirementNotMet => 403,
             GatewayError::AlreadyUsed => 409,
             GatewayError::VerificationUnavailable => 503,
@@ -68,7 +65,6 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => "unsupported_media_type",
             GatewayError::BodyTooLarge => "body_too_large",
             GatewayError::RequestTimeout => "request_timeout",
-            GatewayError::AmbiguousFraming => "ambiguous_framing",
             GatewayError::Verification(FailureReason::NotFound) => "verification_not_found",
             GatewayError::Verification(FailureReason::NotCertified) => "verification_not_certified",
             GatewayError::Verification(FailureReason::Failed) => "verification_failed",
@@ -100,9 +96,6 @@ impl GatewayError {
             }
             GatewayError::RequestTimeout => {
                 "The request body did not arrive in time; please try again."
-            }
-            GatewayError::AmbiguousFraming => {
-                "The request carries both Content-Length and Transfer-Encoding; send only one."
             }
             GatewayError::Verification(FailureReason::NotFound) => {
                 "No identity verification with this imp_uid exists."
@@ -239,7 +232,6 @@ mod tests {
             ),
             (GatewayError::BodyTooLarge, 413, "body_too_large"),
             (GatewayError::RequestTimeout, 408, "request_timeout"),
-            (GatewayError::AmbiguousFraming, 400, "ambiguous_framing"),
             (
                 GatewayError::Verification(NotFound),
                 403,

@@ -558,16 +558,6 @@ impl ProxyHttp for Gateway {
         session
             .req_header_mut()
             .insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
-        // Both framings at once is how requests are smuggled past a proxy: refuse, everywhere.
-        let h = &session.req_header().headers;
-        if h.contains_key(http::header::CONTENT_LENGTH)
-            && h.contains_key(http::header::TRANSFER_ENCODING)
-        {
-            ctx.outcome = Some(RequestOutcome::Invalid);
-            self.respond(session, ctx, GatewayError::AmbiguousFraming)
-                .await?;
-            return Ok(true);
-        }
 
         let req = session.req_header();
         ctx.route = rt.route_index(&req.method, req.uri.path());

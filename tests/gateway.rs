@@ -434,6 +434,19 @@ async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
             400,
             "invalid_imp_uid",
         ),
+        ("application/json", deep.into_bytes(), 400, "malformed_body"),
+        (
+            "application/json",
+            deep_obj.into_bytes(),
+            400,
+            "malformed_body",
+        ),
+        (
+            "application/json",
+            br#"{"imp_uid":true}"#.to_vec(),
+            400,
+            "invalid_imp_uid",
+        ),
         (
             "text/plain",
             b"imp_uid=imp_1".to_vec(),
