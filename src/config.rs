@@ -3346,8 +3346,10 @@ imp_uid_field = ""
             ]
         );
         let w = ok(FULL_EXAMPLE).warnings();
-        assert_eq!(w.len(), 1, "{w:#?}");
+        assert_eq!(w.len(), 2, "{w:#?}");
         assert!(w[0].contains("route `teens`") && w[0].contains("x-verified-verdict"));
+        // teens is single_use with a policy that has no freshness window.
+        assert!(w[1].contains("route `teens` is single_use") && w[1].contains("freshness window"));
         let w = ok(&format!("[upstream]\ntls = true\n{MINIMAL}")).warnings();
         assert!(
             w.iter().any(|x| x.contains("upstream.sni is empty")),
