@@ -72,14 +72,6 @@ impl Runtime {
             .as_ref()
             .map_or_else(|| serde_json::json!({ "keys": [] }), Signer::jwks)
     }
-
-    /// The index of the route for this method and exact path.
-    fn route_index(&self, method: &http::Method, path: &str) -> Option<usize> {
-        self.config
-            .routes
-            .iter()
-            .position(|r| r.method == *method && r.path == path)
-    }
 }
 
 /// The app's addresses, balanced round-robin over the healthy ones.
@@ -134,6 +126,11 @@ impl GatewayState {
             .or_insert_with(async { remember })
             .await
             .is_fresh()
+    }
+
+    /// Whether a graceful stop or upgrade has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// From now on, answer every request with `Connection: close`.
@@ -545,11 +542,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        if self
-            .state
-            .draining
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.state.is_draining() {
             session.set_keepalive(None);
         }
         let rt = self.state.runtime();
@@ -560,7 +553,7 @@ impl ProxyHttp for Gateway {
             .insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
 
         let req = session.req_header();
-        ctx.route = rt.route_index(&req.method, req.uri.path());
+        ctx.route = rt.config.route_index(&req.method, req.uri.path());
         ctx.runtime = Some(rt.clone());
         let Some(index) = ctx.route else {
             ctx.outcome = Some(RequestOutcome::Passthrough);
