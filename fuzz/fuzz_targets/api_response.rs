@@ -39,7 +39,8 @@ static NOW: LazyLock<Timestamp> =
     LazyLock::new(|| Timestamp::from_second(1_750_000_000).expect("in range"));
 
 static POLICIES: LazyLock<[Policy; 2]> = LazyLock::new(|| {
-    let seoul = TimeZone::get("Asia/Seoul").unwrap_or_else(|_| TimeZone::fixed(Offset::constant(9)));
+    let seoul =
+        TimeZone::get("Asia/Seoul").unwrap_or_else(|_| TimeZone::fixed(Offset::constant(9)));
     [
         Policy {
             name: "adult".into(),
@@ -93,11 +94,17 @@ fuzz_target!(|data: &[u8]| {
             let age = judgement.age.expect("allow without an age");
             assert!(identity.certified, "allow without certification");
             assert!(age >= policy.min_age, "allow under min_age");
-            assert!(policy.max_age.is_none_or(|max| age <= max), "allow over max_age");
+            assert!(
+                policy.max_age.is_none_or(|max| age <= max),
+                "allow over max_age"
+            );
             if let Some(window) = policy.max_certification_age {
                 let at = identity.certified_at.expect("allow without certified_at");
                 let since = NOW.duration_since(at);
-                assert!(since.as_secs() <= window.as_secs() as i64, "allow when stale");
+                assert!(
+                    since.as_secs() <= window.as_secs() as i64,
+                    "allow when stale"
+                );
             }
         }
         let headers = annotate(
@@ -121,7 +128,11 @@ fuzz_target!(|data: &[u8]| {
         match (&identity.name, sent_name) {
             (Some(n), Some((_, v))) => {
                 let decoded = percent_encoding::percent_decode(v.as_bytes()).decode_utf8();
-                assert_eq!(decoded.as_deref().ok(), Some(&**n), "name does not round-trip");
+                assert_eq!(
+                    decoded.as_deref().ok(),
+                    Some(&**n),
+                    "name does not round-trip"
+                );
             }
             (None, None) => {}
             (known, sent) => panic!(
@@ -172,7 +183,10 @@ fn check_identity_debug(identity: &Identity, parsed_name: Option<&str>) {
         ..identity.clone()
     };
     let neutral = format!("{scrubbed:?}");
-    assert_eq!(shown, neutral, "Identity's Debug depends on a personal field");
+    assert_eq!(
+        shown, neutral,
+        "Identity's Debug depends on a personal field"
+    );
     // Said directly: a parsed name never shows, unless it is text the Debug holds anyway
     // ("Identity", "true", the imp_uid, …).
     if let Some(name) = parsed_name.filter(|n| !n.is_empty() && !neutral.contains(n)) {

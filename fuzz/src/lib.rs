@@ -28,7 +28,11 @@ pub fn assert_valid_imp_uid(uid: &ImpUid) {
         s,
         "an accepted imp_uid would be altered by percent-encoding"
     );
-    assert_eq!(ImpUid::parse(s).as_ref(), Ok(uid), "parse is not idempotent");
+    assert_eq!(
+        ImpUid::parse(s).as_ref(),
+        Ok(uid),
+        "parse is not idempotent"
+    );
 }
 
 /// The result `extract` must give for a JSON body whose top-level object has these values for
