@@ -118,6 +118,11 @@ async fn no_request_fails_during_reloads_under_load() {
     for w in workers {
         failures.extend(w.await.unwrap());
     }
+    eprintln!(
+        "reload: 10 SIGHUPs, {} requests, {} failed",
+        done.load(Ordering::Relaxed),
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "requests failed during reloads: {failures:?}"
@@ -320,6 +325,11 @@ async fn no_request_fails_during_a_zero_downtime_upgrade() {
     for w in workers {
         failures.extend(w.await.unwrap());
     }
+    eprintln!(
+        "upgrade: {} requests on new connections, {} failed",
+        done.load(Ordering::Relaxed),
+        failures.len()
+    );
     let new_alive = new.try_wait().map(|s| s.is_none()).unwrap_or(false);
     let _ = new.kill();
     let _ = new.wait();
