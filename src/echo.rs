@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 /// One request as the app received it.
 #[derive(Debug, Clone)]
@@ -120,6 +119,6 @@ fn describe(r: &Received) -> serde_json::Value {
         "query": r.query,
         "headers": headers,
         "body_len": r.body.len(),
-        "body_sha256": base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&r.body)),
+        "body_sha256": base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &r.body)),
     })
 }

@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::{Digest, Sha256};
 
 use crate::config::ForwardField;
 use crate::identity::Identity;
@@ -168,8 +167,9 @@ pub fn annotate(names: &HeaderNames, a: &Annotation<'_>) -> HeaderList {
 
 /// The RFC 9530 `Content-Digest` of a body: `sha-256=:<base64>:`.
 pub fn content_digest(body: &[u8]) -> HeaderValue {
-    let digest = Sha256::digest(body);
-    ascii_value(format!("sha-256=:{}:", STANDARD.encode(digest)))
+    // aws-lc's SHA-256 (assembly, already linked for rustls) rather than a portable one.
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+    ascii_value(format!("sha-256=:{}:", STANDARD.encode(digest.as_ref())))
 }
 
 #[cfg(test)]

@@ -30,19 +30,15 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use hmac::{Hmac, Mac};
 use http::{HeaderName, HeaderValue};
 use rand::RngCore;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 use sfv::{DictSerializer, Integer, ItemSerializer, KeyRef, StringRef};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::config::{HmacSecretError, KeyAlg, KeyMaterial, SigningSettings, decode_hmac_secret};
 use crate::headers::HeaderList;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The signature label in `signature-input` and `signature`.
 const LABEL: &KeyRef = KeyRef::constant("verigate");
@@ -148,8 +144,8 @@ pub enum SigningError {
 enum Material {
     /// aws-lc's key pair, made once from the seed `ed25519-dalek` read from the file.
     Ed25519(Box<Ed25519KeyPair>),
-    /// The keyed HMAC state; cloning it per message skips re-hashing the key pads.
-    Hmac(Box<HmacSha256>),
+    /// aws-lc's HMAC-SHA256 key, its pads hashed once; each message starts from that state.
+    Hmac(Box<aws_lc_rs::hmac::Key>),
 }
 
 /// A signature's bytes: 64 for Ed25519, 32 for HMAC-SHA256.
@@ -180,15 +176,13 @@ impl Material {
             .map_err(|e| invalid(e.to_string()))
     }
 
-    fn from_secret(id: &str, secret: &[u8]) -> Result<Material, SigningError> {
-        // HMAC takes keys of any length (RFC 2104 §2), so the generic `KeyInit` error cannot
-        // happen; it is mapped rather than unwrapped all the same.
-        <HmacSha256 as Mac>::new_from_slice(secret)
-            .map(|mac| Material::Hmac(Box::new(mac)))
-            .map_err(|_| SigningError::BadHmacSecret {
-                id: id.to_owned(),
-                source: HmacSecretError::TooShort(secret.len()),
-            })
+    /// HMAC takes keys of any length (RFC 2104 §2); the length floor is the config's
+    /// ([`decode_hmac_secret`]).
+    fn from_secret(secret: &[u8]) -> Material {
+        Material::Hmac(Box::new(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            secret,
+        )))
     }
 
     /// Reads and parses one configured key.
@@ -211,7 +205,7 @@ impl Material {
                         source,
                     }
                 })?);
-                Material::from_secret(&key.id, &bytes)
+                Ok(Material::from_secret(&bytes))
             }
             (alg, _) => Err(SigningError::MaterialMismatch {
                 id: key.id.clone(),
@@ -227,10 +221,8 @@ impl Material {
                 buf.copy_from_slice(pair.sign(message).as_ref());
                 SignatureBytes { buf, len: 64 }
             }
-            Material::Hmac(keyed) => {
-                let mut mac = (**keyed).clone();
-                mac.update(message);
-                buf[..32].copy_from_slice(&mac.finalize().into_bytes());
+            Material::Hmac(key) => {
+                buf[..32].copy_from_slice(aws_lc_rs::hmac::sign(key, message).as_ref());
                 SignatureBytes { buf, len: 32 }
             }
         }
@@ -767,6 +759,10 @@ pub fn keygen_hmac() -> String {
 mod tests {
     use super::*;
     use crate::config::{Secret, SigningKey};
+    use hmac::{Hmac, Mac};
+
+    /// The RustCrypto implementation, as an oracle independent of aws-lc.
+    type HmacSha256 = Hmac<sha2::Sha256>;
     use std::time::Duration;
 
     // RFC 9421 Appendix B.1.4 (test-key-ed25519) and B.1.5 (test-shared-secret).
@@ -822,7 +818,7 @@ mod tests {
     fn rfc9421_b_2_5_hmac_sha256_vector_is_reproduced() {
         let secret = STANDARD.decode(RFC_SHARED_SECRET).unwrap();
         let (base, sig) = vector(
-            &Material::from_secret("test-shared-secret", &secret).unwrap(),
+            &Material::from_secret(&secret),
             "sig-b25",
             &["date", "@authority", "content-type"],
             &[DATE, "example.com", "application/json"],
