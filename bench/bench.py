@@ -337,6 +337,21 @@ class Bench:
     def sandbox_stats(self):
         return http_json("GET", f"{self.api}/__sandbox/stats")
 
+    def quiesce(self, settle=0.5, limit=15.0):
+        """Waits (bounded) until the sandbox has seen no new API call for `settle` seconds, so that
+        lookups still in flight when a load generator stops are counted with the run that sent
+        them, not with the next one."""
+        deadline = time.monotonic() + limit
+        last = self.sandbox_stats()
+        while time.monotonic() < deadline:
+            time.sleep(settle)
+            now = self.sandbox_stats()
+            if now == last:
+                return now
+            last = now
+        self.notes.append("the sandbox API did not go quiet within 15 s after a run")
+        return last
+
     def set_latency(self, ms):
         http_json("POST", f"{self.api}/__sandbox/faults", {"latency_ms": ms} if ms else {})
 
@@ -405,7 +420,7 @@ class Bench:
         core1 = cpu_times()
         sut1 = sum(proc_ticks(p) for p in sut_pids)
         ours1 = ours()
-        st1 = self.sandbox_stats() if api else None
+        st1 = self.quiesce() if api else None
         loadgen_s = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
         self_s = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
         r.update(scenario=scenario, concurrency=conc, run=run)
@@ -571,7 +586,7 @@ class Bench:
         def post(uid):
             return http("POST", url, {"imp_uid": uid}, timeout=30)[0]
 
-        st0 = self.sandbox_stats()
+        st0 = self.quiesce()
         with ThreadPoolExecutor(64) as pool:
             codes = list(pool.map(post, reqs))
         st1 = self.sandbox_stats()
