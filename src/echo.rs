@@ -108,6 +108,7 @@ async fn echo(State(state): State<Echo>, req: Request) -> Response {
 
 /// The JSON the echo app answers with.
 fn describe(r: &Received) -> serde_json::Value {
+    let body_sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &r.body);
     let headers: serde_json::Map<String, serde_json::Value> = r
         .headers
         .iter()
@@ -119,6 +120,6 @@ fn describe(r: &Received) -> serde_json::Value {
         "query": r.query,
         "headers": headers,
         "body_len": r.body.len(),
-        "body_sha256": base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &r.body)),
+        "body_sha256": base64::engine::general_purpose::STANDARD.encode(body_sha256),
     })
 }

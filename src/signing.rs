@@ -760,10 +760,10 @@ mod tests {
     use super::*;
     use crate::config::{Secret, SigningKey};
     use hmac::{Hmac, Mac};
-
-    /// The RustCrypto implementation, as an oracle independent of aws-lc.
-    type HmacSha256 = Hmac<sha2::Sha256>;
     use std::time::Duration;
+
+    /// RustCrypto's HMAC, an oracle independent of the aws-lc code that signs.
+    type HmacSha256 = Hmac<sha2::Sha256>;
 
     // RFC 9421 Appendix B.1.4 (test-key-ed25519) and B.1.5 (test-shared-secret).
     const RFC_ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\n\

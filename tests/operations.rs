@@ -28,7 +28,15 @@ async fn health_readiness_and_metrics_are_served_on_the_admin_listener() {
     );
     assert_eq!(s.get("/plain").await.status(), 200);
 
-    let text = get("/metrics").await.text().await.unwrap();
+    // Requests are counted in pingora's logging phase, which runs after the answer has left:
+    // poll (bounded) until the last request's count is in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let passthrough = "verigate_requests_total{route=\"-\",verdict=\"passthrough\"} 1";
+    let mut text = get("/metrics").await.text().await.unwrap();
+    while !text.contains(passthrough) && std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        text = get("/metrics").await.text().await.unwrap();
+    }
     for line in [
         "verigate_requests_total{route=\"popup\",verdict=\"allow\"} 3",
         "verigate_requests_total{route=\"popup\",verdict=\"unverified\"} 1",
