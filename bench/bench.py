@@ -349,7 +349,7 @@ class Bench:
             if now == last:
                 return now
             last = now
-        self.notes.append("the sandbox API did not go quiet within 15 s after a run")
+        self.notes.append(f"the sandbox API did not go quiet within {limit:.0f} s after a run")
         return last
 
     def set_latency(self, ms):
