@@ -273,7 +273,11 @@ async fn text_plain_and_untyped_bodies_are_json_objects_or_forms() {
             req = req.header("content-type", ct);
         }
         let (status, answer) = json(req.send().await.unwrap()).await;
-        assert_eq!((status, answer["error"].as_str()), (400, Some(want)), "{body}");
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(want)),
+            "{body}"
+        );
     }
     // Other types are still refused.
     let (status, answer) = json(

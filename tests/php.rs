@@ -137,7 +137,11 @@ async fn no_forged_header_spelling_makes_the_php_app_say_adult() {
     assert_eq!((status, text.contains("adult")), (200, true), "{text}");
 
     // The forged spellings are real to PHP: sent to it directly, these pass its age gate.
-    for name in ["X-Verified.Verdict", "x_verified_verdict", "X-VERIFIED-VERDICT"] {
+    for name in [
+        "X-Verified.Verdict",
+        "x_verified_verdict",
+        "X-VERIFIED-VERDICT",
+    ] {
         let (status, text) = exchange(
             php.addr,
             &request("GET", "/account", None, &format!("{name}: allow\r\n")),
