@@ -35,7 +35,10 @@ pub struct Open;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     /// Closed, or half-open after a failed probe, to open: calls are refused for `period`.
-    Opened { period: Duration, probe_failed: bool },
+    Opened {
+        period: Duration,
+        probe_failed: bool,
+    },
     /// Open (half-open) to closed: a probe succeeded.
     Closed,
 }

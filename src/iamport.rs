@@ -160,7 +160,7 @@ impl IamportClient {
 
     /// Logs a failed attempt at `warn`, at most once per [`crate::warnings::WARN_EVERY`] per
     /// kind. A refusal by the open breaker is not logged again: its opening was.
-    fn warn_failure(&self, e: &ApiError, imp_uid: &ImpUid) {
+    fn warn_failure(&self, e: &ApiError, endpoint: &'static str, imp_uid: Option<&ImpUid>) {
         let kind = match e {
             ApiError::CircuitOpen => return,
             ApiError::Timeout => WarnKind::ApiTimeout,
@@ -173,14 +173,14 @@ impl IamportClient {
         let Some(suppressed) = self.warnings.admit(kind) else {
             return;
         };
-        let imp_uid = imp_uid.as_str();
+        let imp_uid = imp_uid.map(ImpUid::as_str);
         match kind {
             WarnKind::CredentialsRejected => tracing::warn!(
-                imp_uid,
+                endpoint,
                 suppressed,
                 "{e}: every verification answers 503 until imp_key/imp_secret are fixed"
             ),
-            _ => tracing::warn!(imp_uid, suppressed, "{e}"),
+            _ => tracing::warn!(endpoint, imp_uid, suppressed, "{e}"),
         }
     }
 
@@ -240,10 +240,8 @@ impl IamportClient {
         let mut retried_401 = false;
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let token = self
-                .token(deadline)
-                .await
-                .inspect_err(|e| self.warn_failure(e, imp_uid))?;
+            // A failed token request was logged where it was made.
+            let token = self.token(deadline).await?;
             match self.lookup(&url, imp_uid, &token.header, deadline).await {
                 Ok(found) => return Ok(found),
                 Err(CallError::Unauthorized) if !retried_401 => {
@@ -252,11 +250,11 @@ impl IamportClient {
                 }
                 Err(CallError::Unauthorized) => {
                     let e = ApiError::Status(401);
-                    self.warn_failure(&e, imp_uid);
+                    self.warn_failure(&e, "certification", Some(imp_uid));
                     return Err(e);
                 }
                 Err(CallError::Api(e)) => {
-                    self.warn_failure(&e, imp_uid);
+                    self.warn_failure(&e, "certification", Some(imp_uid));
                     backoff = pause_before_retry(e, backoff, deadline).await?;
                 }
             }
@@ -328,7 +326,10 @@ impl IamportClient {
                     self.token.store(Some(t.clone()));
                     return Ok(t);
                 }
-                Err(e) => backoff = pause_before_retry(e, backoff, deadline).await?,
+                Err(e) => {
+                    self.warn_failure(&e, "token", None);
+                    backoff = pause_before_retry(e, backoff, deadline).await?;
+                }
             }
         }
     }

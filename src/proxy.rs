@@ -708,8 +708,7 @@ impl ProxyHttp for Gateway {
             if let Some(outcome) = ctx.outcome {
                 rt.counters.count(ctx.route, outcome);
             }
-            rt.counters
-                .finish(ctx.route, status, ctx.started.elapsed());
+            rt.counters.finish(ctx.route, status, ctx.started.elapsed());
         }
         let Some(log) = &self.state.access_log else {
             return;

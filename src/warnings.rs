@@ -54,8 +54,8 @@ impl Throttle {
     /// An event at `now`: `Some(suppressed since the last one that passed)` when it may be
     /// logged, `None` when it is suppressed (and counted).
     pub fn admit(&self, now: Instant) -> Option<u64> {
-        let now_ms =
-            u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
+        let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
         let next = self.next_ms.load(Ordering::Relaxed);
         // Of events racing at the end of a window, exactly one wins the exchange.
         if now_ms >= next
