@@ -704,12 +704,20 @@ impl ProxyHttp for Gateway {
         ctx: &mut Self::CTX,
     ) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        if let Some(rt) = &ctx.runtime {
-            if let Some(outcome) = ctx.outcome {
-                rt.counters.count(ctx.route, outcome);
+        // A request pingora failed before `request_filter` has no runtime yet: it is counted,
+        // as a passthrough, with the current one.
+        let current;
+        let rt = match &ctx.runtime {
+            Some(rt) => rt,
+            None => {
+                current = self.state.runtime();
+                &current
             }
-            rt.counters.finish(ctx.route, status, ctx.started.elapsed());
+        };
+        if let Some(outcome) = ctx.outcome {
+            rt.counters.count(ctx.route, outcome);
         }
+        rt.counters.finish(ctx.route, status, ctx.started.elapsed());
         let Some(log) = &self.state.access_log else {
             return;
         };
