@@ -663,10 +663,11 @@ impl ProxyHttp for Gateway {
         // pingora does not reuse a connection after a failure: say so, so clients do not send
         // their next request into a closing socket.
         session.set_keepalive(None);
-        ctx.error = Some(match error {
+        // A refusal whose answer could not be written keeps its own code.
+        ctx.error = ctx.error.or(Some(match error {
             Some(err) => err.code(),
             None => failure_code(e),
-        });
+        }));
         let code = match error {
             Some(err) => {
                 if self.respond(session, ctx, err).await.is_err() {
