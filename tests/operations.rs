@@ -202,6 +202,7 @@ async fn every_request_gets_one_json_access_log_line_without_personal_data() {
     assert_eq!(v["route"], "popup");
     assert_eq!(v["status"], 200);
     assert_eq!(v["verdict"], "allow");
+    assert!(v["error"].is_null(), "{v}");
     assert_eq!(v["imp_uid"], uid.as_str());
     assert_eq!(v["cache"], "miss");
     assert!(v["api_ms"].as_f64().is_some());
@@ -288,8 +289,10 @@ async fn an_outage_logs_and_gauges_the_breaker_opening_then_its_closing() {
     });
     // Each request retries the 503 within its budget; a few requests open the breaker.
     let mut opened = false;
+    let mut failed = 0;
     for _ in 0..10 {
         assert_eq!(s.verify("/certifications", &uid).await.status(), 503);
+        failed += 1;
         if metrics(&s)
             .await
             .contains("verigate_breaker_open{provider=\"iamport\"} 1")
@@ -309,7 +312,12 @@ async fn an_outage_logs_and_gauges_the_breaker_opening_then_its_closing() {
     assert!(opened[0].contains("provider=\"iamport\""), "{}", opened[0]);
     metrics_with(
         &s,
-        &["verigate_iamport_requests_total{endpoint=\"certification\",status=\"503\"}"],
+        &[
+            "verigate_iamport_requests_total{endpoint=\"certification\",status=\"503\"}",
+            "verigate_responses_total{route=\"popup\",status=\"2xx\"} 1",
+            &format!("verigate_responses_total{{route=\"popup\",status=\"5xx\"}} {failed}"),
+            &format!("verigate_requests_total{{route=\"popup\",verdict=\"unavailable\"}} {failed}"),
+        ],
     )
     .await;
     // While open, requests fail fast, and without another line each.
