@@ -23,6 +23,8 @@ pub struct AccessRecord<'a> {
     pub status: u16,
     pub verdict: Option<&'a str>,
     pub reason: Option<&'a str>,
+    /// The `error` code of a refused or failed request (gateway.md §4.4); `None` on success.
+    pub error: Option<&'a str>,
     pub imp_uid: Option<&'a str>,
     /// `hit` or `miss`.
     pub cache: Option<&'a str>,

@@ -31,6 +31,18 @@ pub struct Breaker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Open;
 
+/// A change of state caused by one reported outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Closed, or half-open after a failed probe, to open: calls are refused for `period`.
+    Opened {
+        period: Duration,
+        probe_failed: bool,
+    },
+    /// Open (half-open) to closed: a probe succeeded.
+    Closed,
+}
+
 /// Leave to make one call; report its outcome with [`Permit::success`] or [`Permit::failure`].
 /// A permit dropped unreported (its call was cancelled) frees the probe slot.
 pub struct Permit<'a> {
@@ -96,46 +108,71 @@ impl Breaker {
         until != 0 && self.now_ms() < until
     }
 
-    fn open(&self) {
-        let n = self.openings.fetch_add(1, Ordering::AcqRel).min(8);
+    /// Opens the breaker if `open_until` still holds `from` (0 when closed, the expired
+    /// deadline when a probe failed); `None` when another caller opened it first.
+    fn open(&self, from: u64) -> Option<Duration> {
+        let n = self.openings.load(Ordering::Acquire).min(8);
         let period = BASE_OPEN.saturating_mul(1 << n).min(MAX_OPEN);
         // ±25 % jitter, so that many gateways do not probe in lockstep.
         let jitter = rand::random_range(0.75..1.25);
         let ms = (period.as_millis() as f64 * jitter) as u64;
+        let until = self.now_ms().saturating_add(ms).max(1);
         self.open_until
-            .store(self.now_ms().saturating_add(ms).max(1), Ordering::Release);
+            .compare_exchange(from, until, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        self.openings.fetch_add(1, Ordering::AcqRel);
         self.failures.store(0, Ordering::Release);
+        Some(Duration::from_millis(ms))
     }
 }
 
 impl Permit<'_> {
-    /// The call got a well-formed answer: the API is healthy.
-    pub fn success(mut self) {
+    /// The call got a well-formed answer: the API is healthy. `Some(Closed)` when this closed
+    /// the breaker.
+    pub fn success(mut self) -> Option<Transition> {
         self.reported = true;
         let b = self.breaker;
         b.failures.store(0, Ordering::Release);
-        if self.probe || b.open_until.load(Ordering::Acquire) != 0 {
+        let mut closed = None;
+        let until = b.open_until.load(Ordering::Acquire);
+        if (self.probe || until != 0)
+            && b.open_until
+                .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
             b.openings.store(0, Ordering::Release);
-            b.open_until.store(0, Ordering::Release);
+            if until != 0 {
+                closed = Some(Transition::Closed);
+            }
         }
         if self.probe {
             b.probing.store(false, Ordering::Release);
         }
+        closed
     }
 
-    /// The call failed (unreachable, timed out, 5xx, garbage).
-    pub fn failure(mut self) {
+    /// The call failed (unreachable, timed out, 5xx, garbage). `Some(Opened)` when this opened
+    /// the breaker (or reopened it after a failed probe).
+    pub fn failure(mut self) -> Option<Transition> {
         self.reported = true;
         let b = self.breaker;
         if self.probe {
-            b.open();
+            let until = b.open_until.load(Ordering::Acquire);
+            let opened = b.open(until);
             b.probing.store(false, Ordering::Release);
-            return;
+            return opened.map(|period| Transition::Opened {
+                period,
+                probe_failed: true,
+            });
         }
         let failures = b.failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if failures >= THRESHOLD && b.open_until.load(Ordering::Acquire) == 0 {
-            b.open();
+        if failures >= THRESHOLD {
+            return b.open(0).map(|period| Transition::Opened {
+                period,
+                probe_failed: false,
+            });
         }
+        None
     }
 }
 
@@ -198,6 +235,35 @@ mod tests {
     }
 
     #[test]
+    fn each_change_of_state_is_reported_once() {
+        let b = aged();
+        for _ in 0..THRESHOLD - 1 {
+            assert_eq!(b.admit().unwrap().failure(), None);
+        }
+        // Two calls admitted while closed; the first failure to reach the threshold opens.
+        let (late_a, late_b) = (b.admit().unwrap(), b.admit().unwrap());
+        assert!(matches!(
+            late_a.failure(),
+            Some(Transition::Opened {
+                probe_failed: false,
+                ..
+            })
+        ));
+        assert_eq!(late_b.failure(), None, "opened twice");
+        force_half_open(&b);
+        assert!(matches!(
+            b.admit().unwrap().failure(),
+            Some(Transition::Opened {
+                probe_failed: true,
+                ..
+            })
+        ));
+        force_half_open(&b);
+        assert_eq!(b.admit().unwrap().success(), Some(Transition::Closed));
+        assert_eq!(b.admit().unwrap().success(), None, "closed twice");
+    }
+
+    #[test]
     fn a_cancelled_probe_frees_the_slot() {
         let b = aged();
         for _ in 0..THRESHOLD {
@@ -216,7 +282,9 @@ mod tests {
             force_half_open(&b);
             let before = b.now_ms();
             match b.admit() {
-                Ok(p) => p.failure(),
+                Ok(p) => {
+                    p.failure();
+                }
                 Err(_) => {
                     for _ in 0..THRESHOLD {
                         b.admit().unwrap().failure();

@@ -2344,6 +2344,12 @@ impl Checker<'_> {
                     "`name` in [[routes]] must be non-empty text: it labels logs and metrics"
                         .to_string(),
                 );
+            } else if name == crate::metrics::PASSTHROUGH {
+                self.error(
+                    &r.name.span(),
+                    &t,
+                    format!("route name `{name}` is reserved: it labels the metrics of requests outside every route"),
+                );
             } else if !names.insert(name.clone()) {
                 self.error(
                     &r.name.span(),
@@ -3223,6 +3229,14 @@ imp_uid_field = ""
             message.contains("route name `popup` is used twice"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_passthrough_metrics_label_is_not_a_route_name() {
+        let text = MINIMAL.replacen("name = \"popup\"", "name = \"passthrough\"", 1);
+        assert_ne!(text, MINIMAL);
+        let (_, _, message) = one_error(&text);
+        assert!(message.contains("`passthrough` is reserved"), "{message}");
     }
 
     #[test]

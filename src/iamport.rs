@@ -6,6 +6,9 @@
 //! it is refreshed a minute early. A 401 on a lookup drops the token, refreshes it and retries
 //! once. Connect errors and 5xx are retried with backoff while the caller's deadline allows; any
 //! other failure is returned at once, and every failure is an [`ApiError`], never a guess.
+//!
+//! Failures, timeouts, rejected credentials and circuit-breaker transitions are logged at `warn`
+//! through [`Warnings`] (rate-limited, with the imp_uid and the error kind only).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,12 +20,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, Transition};
 use crate::config::IamportSettings;
 use crate::headers::percent_encode;
 use crate::identity::Certification;
 use crate::imp_uid::ImpUid;
 use crate::metrics::Metrics;
+use crate::warnings::{WarnKind, Warnings};
 
 /// How early before its expiry the token is replaced.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -97,6 +101,7 @@ pub struct IamportClient {
     pub counters: ApiCounters,
     metrics: Arc<Metrics>,
     breaker: Breaker,
+    warnings: Warnings,
     /// Bounds the calls in flight: a burst of cache misses cannot open unbounded connections.
     slots: tokio::sync::Semaphore,
 }
@@ -143,6 +148,7 @@ impl IamportClient {
             counters: ApiCounters::default(),
             metrics,
             breaker: Breaker::new(),
+            warnings: Warnings::default(),
             slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS),
         })
     }
@@ -152,8 +158,75 @@ impl IamportClient {
         self.credentials_rejected.load(Ordering::Relaxed)
     }
 
+    /// Logs a failed attempt at `warn`, at most once per [`crate::warnings::WARN_EVERY`] per
+    /// kind. A refusal by the open breaker is not logged again: its opening was.
+    fn warn_failure(&self, e: &ApiError, endpoint: &'static str, imp_uid: Option<&ImpUid>) {
+        let kind = match e {
+            ApiError::CircuitOpen => return,
+            ApiError::Timeout => WarnKind::ApiTimeout,
+            ApiError::CredentialsRejected => WarnKind::CredentialsRejected,
+            ApiError::Unreachable
+            | ApiError::Status(_)
+            | ApiError::Unparseable
+            | ApiError::ApiCode(_) => WarnKind::ApiFailure,
+        };
+        let Some(suppressed) = self.warnings.admit(kind) else {
+            return;
+        };
+        let imp_uid = imp_uid.map(ImpUid::as_str);
+        match kind {
+            WarnKind::CredentialsRejected => tracing::warn!(
+                endpoint,
+                suppressed,
+                "{e}: every verification answers 503 until imp_key/imp_secret are fixed"
+            ),
+            _ => tracing::warn!(endpoint, imp_uid, suppressed, "{e}"),
+        }
+    }
+
+    /// Logs a change of the breaker's state (`cause`: the outcome of the call that caused it)
+    /// and sets the `verigate_breaker_open` gauge.
+    fn breaker_changed(&self, t: Transition, cause: &Result<(u16, Vec<u8>), ApiError>) {
+        match t {
+            Transition::Opened {
+                period,
+                probe_failed,
+            } => {
+                self.metrics.breaker_open.set(1);
+                if let Some(suppressed) = self.warnings.admit(WarnKind::BreakerOpened) {
+                    let why = if probe_failed {
+                        "the probe call failed"
+                    } else {
+                        "consecutive calls failed"
+                    };
+                    let last = match cause {
+                        Ok((status, _)) => format!("HTTP {status}"),
+                        Err(e) => e.to_string(),
+                    };
+                    tracing::warn!(
+                        provider = "iamport",
+                        suppressed,
+                        "circuit breaker opened ({why}, the last: {last}): i'mport API calls are \
+                         refused for {} ms, verifications not in the cache answer 503",
+                        period.as_millis()
+                    );
+                }
+            }
+            Transition::Closed => {
+                self.metrics.breaker_open.set(0);
+                if let Some(suppressed) = self.warnings.admit(WarnKind::BreakerClosed) {
+                    tracing::warn!(
+                        provider = "iamport",
+                        suppressed,
+                        "circuit breaker closed: the i'mport API answers again"
+                    );
+                }
+            }
+        }
+    }
+
     /// The certification record for `imp_uid`, `None` when the API has none, all before
-    /// `deadline`.
+    /// `deadline`. Every failed attempt is logged (rate-limited), retried or not.
     pub async fn certification(
         &self,
         imp_uid: &ImpUid,
@@ -167,6 +240,7 @@ impl IamportClient {
         let mut retried_401 = false;
         let mut backoff = FIRST_BACKOFF;
         loop {
+            // A failed token request was logged where it was made.
             let token = self.token(deadline).await?;
             match self.lookup(&url, imp_uid, &token.header, deadline).await {
                 Ok(found) => return Ok(found),
@@ -174,8 +248,13 @@ impl IamportClient {
                     retried_401 = true;
                     self.drop_token(&token);
                 }
-                Err(CallError::Unauthorized) => return Err(ApiError::Status(401)),
+                Err(CallError::Unauthorized) => {
+                    let e = ApiError::Status(401);
+                    self.warn_failure(&e, "certification", Some(imp_uid));
+                    return Err(e);
+                }
                 Err(CallError::Api(e)) => {
+                    self.warn_failure(&e, "certification", Some(imp_uid));
                     backoff = pause_before_retry(e, backoff, deadline).await?;
                 }
             }
@@ -247,7 +326,10 @@ impl IamportClient {
                     self.token.store(Some(t.clone()));
                     return Ok(t);
                 }
-                Err(e) => backoff = pause_before_retry(e, backoff, deadline).await?,
+                Err(e) => {
+                    self.warn_failure(&e, "token", None);
+                    backoff = pause_before_retry(e, backoff, deadline).await?;
+                }
             }
         }
     }
@@ -317,10 +399,13 @@ impl IamportClient {
             .map_err(|_| ApiError::Timeout)?
             .map_err(|_| ApiError::Unreachable)?;
         let result = self.observe(endpoint, send(req, deadline)).await;
-        match &result {
+        let changed = match &result {
             Ok((status, _)) if *status >= 500 => permit.failure(),
             Ok(_) => permit.success(),
             Err(_) => permit.failure(),
+        };
+        if let Some(t) = changed {
+            self.breaker_changed(t, &result);
         }
         result
     }

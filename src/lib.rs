@@ -28,3 +28,4 @@ pub mod resolver;
 pub mod sandbox;
 pub mod server;
 pub mod signing;
+pub mod warnings;

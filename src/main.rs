@@ -1,5 +1,6 @@
 //! The `verigate` command line: parses arguments and hands over.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +82,8 @@ fn init_logging(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a file or a journal.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

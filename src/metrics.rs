@@ -2,12 +2,26 @@
 //! fixed outcome names, never an imp_uid or a path.
 //!
 //! Counters on the request path are resolved to their label children once per configuration
-//! ([`RouteCounters`]), so counting a request is one atomic add with no lock and no hashing.
+//! ([`RouteCounters`]), so counting a request is a few atomic adds with no lock and no hashing.
+//! `route` is a route name from the configuration, or [`PASSTHROUGH`] for requests outside every
+//! route; `status` is a status class (`1xx`…`5xx`), never a code a client could vary.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// The `route` label of requests that match no route.
+pub const PASSTHROUGH: &str = "passthrough";
+
+/// Status classes, as the `status` label of `verigate_responses_total` says them.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Buckets of the whole-request histogram: a passthrough takes well under a millisecond, a
+/// cold verification a few API round trips, a slow app up to its read timeout.
+const REQUEST_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// What became of one request, as the `verdict` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,21 +73,52 @@ pub struct Metrics {
     pub cache_entries: IntGauge,
     pub token_refreshes: IntCounter,
     pub upstream_errors: IntCounter,
+    responses: IntCounterVec,
+    request_seconds: HistogramVec,
+    /// `verigate_breaker_open{provider="iamport"}`: 1 from the breaker's opening until a probe
+    /// closes it.
+    pub breaker_open: IntGauge,
+    reloads_applied: IntCounter,
+    reloads_refused: IntCounter,
 }
 
-/// The request counters of one configuration: per route (and one row for unrouted requests),
-/// per outcome.
+/// The per-request metrics of one route (or of unrouted requests), resolved once.
+struct RouteRow {
+    outcomes: [IntCounter; 6],
+    statuses: [IntCounter; 5],
+    seconds: Histogram,
+}
+
+/// The request metrics of one configuration: per route (and one row for unrouted requests),
+/// per outcome, per status class, and the whole-request duration.
 pub struct RouteCounters {
-    rows: Vec<[IntCounter; 6]>,
+    rows: Vec<RouteRow>,
 }
 
 impl RouteCounters {
+    fn row(&self, route: Option<usize>) -> Option<&RouteRow> {
+        self.rows.get(route.map_or(0, |i| i + 1))
+    }
+
     /// Counts one request on route `index` (`None` = no route).
     pub fn count(&self, route: Option<usize>, outcome: RequestOutcome) {
-        let row = route.map_or(0, |i| i + 1);
-        if let Some(r) = self.rows.get(row) {
-            r[outcome as usize].inc();
+        if let Some(r) = self.row(route) {
+            r.outcomes[outcome as usize].inc();
         }
+    }
+
+    /// Counts the answer (`status` 0: none was written, the client went away) and the time the
+    /// whole request took.
+    pub fn finish(&self, route: Option<usize>, status: u16, took: std::time::Duration) {
+        let Some(r) = self.row(route) else {
+            return;
+        };
+        if let Some(class) = (status / 100).checked_sub(1).map(usize::from)
+            && let Some(c) = r.statuses.get(class)
+        {
+            c.inc();
+        }
+        r.seconds.observe(took.as_secs_f64());
     }
 }
 
@@ -133,8 +178,41 @@ impl Metrics {
             "verigate_upstream_errors_total",
             "Requests that failed to reach or be answered by the app",
         ));
+        let responses = must(IntCounterVec::new(
+            Opts::new(
+                "verigate_responses_total",
+                "Answers by route and status class (1xx..5xx)",
+            ),
+            &["route", "status"],
+        ));
+        let request_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "verigate_request_duration_seconds",
+                "Duration of whole requests, from the request head to the end of the answer",
+            )
+            .buckets(REQUEST_BUCKETS.to_vec()),
+            &["route"],
+        ));
+        let breaker = must(IntGaugeVec::new(
+            Opts::new(
+                "verigate_breaker_open",
+                "1 while the circuit breaker in front of an identity provider's API is open",
+            ),
+            &["provider"],
+        ));
+        let reloads = must(IntCounterVec::new(
+            Opts::new(
+                "verigate_reloads_total",
+                "Configuration reloads (SIGHUP) by result: applied or refused",
+            ),
+            &["result"],
+        ));
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(responses.clone()),
+            Box::new(request_seconds.clone()),
+            Box::new(breaker.clone()),
+            Box::new(reloads.clone()),
             Box::new(iamport_requests.clone()),
             Box::new(iamport_seconds.clone()),
             Box::new(cache_hits.clone()),
@@ -155,15 +233,33 @@ impl Metrics {
             cache_entries,
             token_refreshes,
             upstream_errors,
+            responses,
+            request_seconds,
+            breaker_open: breaker.with_label_values(&["iamport"]),
+            reloads_applied: reloads.with_label_values(&["applied"]),
+            reloads_refused: reloads.with_label_values(&["refused"]),
         }
+    }
+
+    /// Counts one SIGHUP reload by its result (`Ok`: applied), and passes the result on.
+    pub fn count_reload<T, E>(&self, result: Result<T, E>) -> Result<T, E> {
+        match &result {
+            Ok(_) => self.reloads_applied.inc(),
+            Err(_) => self.reloads_refused.inc(),
+        }
+        result
     }
 
     /// The request counters for a configuration with these route names, in order.
     pub fn route_counters<'a>(&self, routes: impl Iterator<Item = &'a str>) -> RouteCounters {
-        let row = |route: &str| {
-            RequestOutcome::ALL.map(|o| self.requests.with_label_values(&[route, o.as_str()]))
+        // Every series exists (at 0) from the start, so rates and alerts need no special case.
+        let row = |route: &str| RouteRow {
+            outcomes: RequestOutcome::ALL
+                .map(|o| self.requests.with_label_values(&[route, o.as_str()])),
+            statuses: STATUS_CLASSES.map(|c| self.responses.with_label_values(&[route, c])),
+            seconds: self.request_seconds.with_label_values(&[route]),
         };
-        let mut rows = vec![row("-")];
+        let mut rows = vec![row(PASSTHROUGH)];
         rows.extend(routes.map(row));
         RouteCounters { rows }
     }
@@ -201,12 +297,33 @@ mod tests {
         rc.count(Some(1), RequestOutcome::Deny);
         rc.count(None, RequestOutcome::Passthrough);
         rc.count(Some(9), RequestOutcome::Allow); // out of range: ignored, never a panic
+        let ms = std::time::Duration::from_millis(3);
+        rc.finish(Some(0), 200, ms);
+        rc.finish(Some(0), 503, ms);
+        rc.finish(None, 404, ms);
+        rc.finish(None, 0, ms); // no answer: timed, not counted
+        rc.finish(None, 999, ms); // no such class: timed, not counted
+        rc.finish(Some(9), 200, ms);
+        m.breaker_open.set(1);
+        let _ = m.count_reload(Ok::<(), ()>(()));
+        assert_eq!(m.count_reload(Err::<(), _>(7)), Err(7));
+        let _ = m.count_reload(Err::<(), ()>(()));
         m.cache_hits.inc();
         let text = String::from_utf8(m.render()).unwrap();
         for line in [
             "verigate_requests_total{route=\"popup\",verdict=\"allow\"} 2",
             "verigate_requests_total{route=\"redirect\",verdict=\"deny\"} 1",
-            "verigate_requests_total{route=\"-\",verdict=\"passthrough\"} 1",
+            "verigate_requests_total{route=\"passthrough\",verdict=\"passthrough\"} 1",
+            "verigate_responses_total{route=\"popup\",status=\"2xx\"} 1",
+            "verigate_responses_total{route=\"popup\",status=\"5xx\"} 1",
+            "verigate_responses_total{route=\"passthrough\",status=\"4xx\"} 1",
+            "verigate_responses_total{route=\"redirect\",status=\"1xx\"} 0",
+            "verigate_request_duration_seconds_count{route=\"popup\"} 2",
+            "verigate_request_duration_seconds_count{route=\"passthrough\"} 3",
+            "verigate_request_duration_seconds_count{route=\"redirect\"} 0",
+            "verigate_breaker_open{provider=\"iamport\"} 1",
+            "verigate_reloads_total{result=\"applied\"} 1",
+            "verigate_reloads_total{result=\"refused\"} 2",
             "verigate_cache_hits_total 1",
             "verigate_cache_misses_total 0",
             "verigate_token_refreshes_total 0",
@@ -215,5 +332,11 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
+        // Bounded: 3 rows × 5 classes, whatever statuses were seen.
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("verigate_responses_total{"))
+            .count();
+        assert_eq!(series, 15, "{text}");
     }
 }

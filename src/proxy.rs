@@ -197,6 +197,8 @@ pub struct RequestCtx {
     verdict: Option<Verdict>,
     imp_uid: Option<ImpUid>,
     cache: Option<CacheStatus>,
+    /// The access log's `error`: the §4.4 code of a refusal, or why pingora failed the request.
+    error: Option<&'static str>,
     /// The client verigate believes in (§4.1), for the access log.
     forwarded_for: Option<String>,
 }
@@ -418,6 +420,20 @@ fn sign(
     )
 }
 
+/// The access log's `error` for a request pingora failed without one of our own answers
+/// (these codes never reach a client's body: pingora answers with its own page, or nothing).
+fn failure_code(e: &pingora::Error) -> &'static str {
+    match (e.esource(), e.etype()) {
+        (
+            ErrorSource::Downstream,
+            ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+        ) => "client_closed",
+        (ErrorSource::Downstream, _) => "bad_request",
+        (ErrorSource::Upstream, _) => "upstream_unavailable",
+        _ => "internal_error",
+    }
+}
+
 /// The metrics outcome of a verdict.
 fn outcome_of(v: Verdict) -> RequestOutcome {
     match v {
@@ -545,6 +561,7 @@ impl ProxyHttp for Gateway {
             verdict: None,
             imp_uid: None,
             cache: None,
+            error: None,
             forwarded_for: None,
         }
     }
@@ -590,6 +607,7 @@ impl ProxyHttp for Gateway {
                     GatewayError::AlreadyUsed => RequestOutcome::Invalid,
                     _ => ctx.verdict.map_or(RequestOutcome::Invalid, outcome_of),
                 });
+                ctx.error = Some(e.code());
                 self.respond(session, ctx, e).await?;
                 Ok(true)
             }
@@ -662,6 +680,11 @@ impl ProxyHttp for Gateway {
         // pingora does not reuse a connection after a failure: say so, so clients do not send
         // their next request into a closing socket.
         session.set_keepalive(None);
+        // A refusal whose answer could not be written keeps its own code.
+        ctx.error = ctx.error.or(Some(match error {
+            Some(err) => err.code(),
+            None => failure_code(e),
+        }));
         let code = match error {
             Some(err) => {
                 if self.respond(session, ctx, err).await.is_err() {
@@ -698,9 +721,21 @@ impl ProxyHttp for Gateway {
         _e: Option<&pingora::Error>,
         ctx: &mut Self::CTX,
     ) {
-        if let (Some(rt), Some(outcome)) = (&ctx.runtime, ctx.outcome) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        // A request pingora failed before `request_filter` has no runtime yet: it is counted,
+        // as a passthrough, with the current one.
+        let current;
+        let rt = match &ctx.runtime {
+            Some(rt) => rt,
+            None => {
+                current = self.state.runtime();
+                &current
+            }
+        };
+        if let Some(outcome) = ctx.outcome {
             rt.counters.count(ctx.route, outcome);
         }
+        rt.counters.finish(ctx.route, status, ctx.started.elapsed());
         let Some(log) = &self.state.access_log else {
             return;
         };
@@ -716,9 +751,10 @@ impl ProxyHttp for Gateway {
             method: req.method.as_str(),
             path: req.uri.path(),
             route: route.as_deref(),
-            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            status,
             verdict: ctx.verdict.map(Verdict::as_str),
             reason: ctx.verdict.and_then(Verdict::reason),
+            error: ctx.error,
             imp_uid: ctx.imp_uid.as_ref().map(ImpUid::as_str),
             cache: ctx.cache.map(CacheStatus::as_str),
             api_ms: ctx.api_time.map(|d| d.as_secs_f64() * 1000.0),

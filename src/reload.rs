@@ -80,7 +80,7 @@ impl BackgroundService for Reloader {
         };
         loop {
             tokio::select! {
-                Some(()) = hangups.recv() => match self.reload().await {
+                Some(()) = hangups.recv() => match self.state.metrics.count_reload(self.reload().await) {
                     Ok(()) => tracing::info!("reload: {} applied", self.path.display()),
                     Err(e) => tracing::error!(
                         "reload: {} refused, the previous configuration keeps serving:\n{e}",

@@ -247,11 +247,7 @@ fn request(client: &reqwest::Client, base: &str, id: usize, p: &Plan) -> reqwest
             let (content_type, body) = MALFORMED[p.variant];
             post("/certifications", content_type, body.to_owned())
         }
-        Kind::Unsupported => post(
-            "/certifications",
-            "text/html",
-            format!("imp_uid={}", p.uid),
-        ),
+        Kind::Unsupported => post("/certifications", "text/html", format!("imp_uid={}", p.uid)),
         Kind::ForgedPassthrough => forge(post("/account", "application/json", json)),
         Kind::Passthrough => client.get(format!("{base}/plain?n={id}")),
     };
@@ -310,7 +306,9 @@ async fn run_phase(
 /// Whether a header name is one only the gateway may set (gateway.md §4.1).
 fn reserved(name: &str) -> bool {
     // As PHP, CGI and WSGI read a name: every character other than a-z0-9 is one separator.
-    let n = name.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let n = name
+        .to_ascii_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
     n.starts_with("x-verified-")
         || ["signature", "signature-input", "content-digest"].contains(&n.as_str())
 }
