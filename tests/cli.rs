@@ -175,3 +175,38 @@ async fn sandbox_prints_its_address_and_credentials_that_then_work() {
         .unwrap();
     assert_eq!(record["response"]["birthday"], "1990-01-01");
 }
+
+#[test]
+fn keygen_prints_an_hmac_secret_and_writes_keys_only_to_new_private_files() {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt;
+
+    let out = verigate(&["keygen", "--alg", "hmac-sha256"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(text(&out.stdout).trim())
+        .expect("a base64 secret on stdout");
+    assert_eq!(secret.len(), 32);
+
+    // An Ed25519 key is never printed: it needs a file.
+    let out = verigate(&["keygen", "--alg", "ed25519"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edge-1.pem");
+    let p = path.to_str().unwrap();
+    let out = verigate(&["keygen", "--alg", "ed25519", "--out", p], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let jwk: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the public JWK");
+    assert_eq!(jwk["crv"], "Ed25519");
+    let pem = std::fs::read_to_string(&path).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // An existing file is never overwritten.
+    let out = verigate(&["keygen", "--alg", "hmac-sha256", "--out", p], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), pem);
+}
