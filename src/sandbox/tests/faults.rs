@@ -19,8 +19,7 @@ async fn status_fault_answers_the_next_calls_then_counts_down_to_nothing() {
         json!({"latency_ms": null, "status": 503, "times": 2})
     );
 
-    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
-    let url = format!("{base}/certifications/{}", rec.imp_uid.expect("imp_uid"));
+    let (_, url) = person_url(&sandbox, &base);
     let (status, body) = certification(&client, Method::GET, &url, &[]).await;
     assert_eq!(status, 503);
     let body: Value = serde_json::from_str(&body).expect("json");

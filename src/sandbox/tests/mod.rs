@@ -29,6 +29,16 @@ async fn start_with(opts: SandboxOptions) -> (Sandbox, String, Client) {
     (sandbox, format!("http://{addr}"), Client::new())
 }
 
+/// Stores a certified person and returns the record as stored and its certification URL.
+fn person_url(sandbox: &Sandbox, base: &str) -> (SandboxRecord, String) {
+    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
+    let url = format!(
+        "{base}/certifications/{}",
+        rec.imp_uid.as_deref().expect("imp_uid")
+    );
+    (rec, url)
+}
+
 async fn token_response(client: &Client, base: &str) -> Value {
     let resp = client
         .post(format!("{base}/users/getToken"))

@@ -71,8 +71,7 @@ async fn token_asked_for_in_its_last_minute_is_extended_by_five_minutes() {
 #[tokio::test]
 async fn expired_token_is_refused_and_replaced_by_a_new_one() {
     let (sandbox, base, client) = start().await;
-    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
-    let url = format!("{base}/certifications/{}", rec.imp_uid.expect("imp_uid"));
+    let (_, url) = person_url(&sandbox, &base);
     let old = token(&client, &base).await;
 
     sandbox.advance_clock(1800);
@@ -94,11 +93,7 @@ async fn expired_token_is_refused_and_replaced_by_a_new_one() {
 #[tokio::test]
 async fn all_three_token_header_forms_are_accepted() {
     let (sandbox, base, client) = start().await;
-    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
-    let url = format!(
-        "{base}/certifications/{}",
-        rec.imp_uid.clone().expect("imp_uid")
-    );
+    let (rec, url) = person_url(&sandbox, &base);
     let t = token(&client, &base).await;
     let bearer = format!("Bearer {t}");
     for headers in [
@@ -122,8 +117,7 @@ async fn all_three_token_header_forms_are_accepted() {
 #[tokio::test]
 async fn authorization_header_wins_over_x_imp_token_header() {
     let (sandbox, base, client) = start().await;
-    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
-    let url = format!("{base}/certifications/{}", rec.imp_uid.expect("imp_uid"));
+    let (_, url) = person_url(&sandbox, &base);
     let t = token(&client, &base).await;
     let bogus = "0".repeat(40);
 
@@ -148,8 +142,7 @@ async fn authorization_header_wins_over_x_imp_token_header() {
 #[tokio::test]
 async fn missing_or_unknown_token_gets_the_exact_401_envelope() {
     let (sandbox, base, client) = start().await;
-    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
-    let url = format!("{base}/certifications/{}", rec.imp_uid.expect("imp_uid"));
+    let (_, url) = person_url(&sandbox, &base);
     let expected = (401, unauthorized_body());
     assert_eq!(
         certification(&client, Method::GET, &url, &[]).await,
@@ -250,11 +243,7 @@ async fn missing_or_unparseable_credentials_get_400() {
 #[tokio::test]
 async fn delete_returns_the_record_and_removes_it() {
     let (sandbox, base, client) = start().await;
-    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
-    let url = format!(
-        "{base}/certifications/{}",
-        rec.imp_uid.clone().expect("imp_uid")
-    );
+    let (rec, url) = person_url(&sandbox, &base);
     let t = token(&client, &base).await;
     let (status, body) =
         certification(&client, Method::DELETE, &url, &[("Authorization", &t)]).await;
@@ -290,8 +279,7 @@ async fn lookup_percent_decodes_and_requested_paths_stay_raw() {
 #[tokio::test]
 async fn revoked_token_is_refused_and_replaced() {
     let (sandbox, base, client) = start().await;
-    let rec = sandbox.insert(SandboxRecord::person("홍길동", "1991-11-11"));
-    let url = format!("{base}/certifications/{}", rec.imp_uid.expect("imp_uid"));
+    let (_, url) = person_url(&sandbox, &base);
     let old = token(&client, &base).await;
     let resp = client
         .post(format!("{base}/__sandbox/tokens/revoke"))
