@@ -187,8 +187,8 @@ impl Sandbox {
 }
 
 /// What `verigate sandbox` prints when it starts: where it listens, then its credentials, one
-/// provider a line (gateway.md §8), e.g. `iamport imp_key=… imp_secret=…`. They are PortOne's
-/// public test credentials unless `opts` says otherwise, never a real merchant's.
+/// provider a line (gateway.md §8), e.g. `iamport imp_key=… imp_secret=…`. Printing the secret
+/// is fine because `verigate sandbox` only ever runs with PortOne's public test credentials.
 pub fn startup_banner(bound: SocketAddr, opts: &SandboxOptions) -> String {
     format!(
         "sandbox listening on http://{bound}\niamport imp_key={} imp_secret={}\n",
