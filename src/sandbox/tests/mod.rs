@@ -15,6 +15,7 @@ mod controls;
 mod faults;
 mod records;
 mod v1;
+mod v2;
 
 const LOOPBACK: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
 
@@ -100,6 +101,7 @@ fn startup_banner_says_where_it_listens_then_one_provider_a_line() {
         [
             "sandbox listening on http://127.0.0.1:8089".to_owned(),
             format!("iamport imp_key={TEST_IMP_KEY} imp_secret={TEST_IMP_SECRET}"),
+            format!("portone api_secret={TEST_PORTONE_SECRET}"),
         ]
     );
     assert!(banner.ends_with('\n'));
