@@ -256,7 +256,7 @@ async fn complete(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
 }
 
 /// `url` with `pairs` appended to its query (before any fragment).
-fn with_query(url: &str, pairs: &[(&str, String)]) -> String {
+pub(super) fn with_query(url: &str, pairs: &[(&str, String)]) -> String {
     let (base, fragment) = match url.split_once('#') {
         Some((b, f)) => (b, Some(f)),
         None => (url, None),

@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::v1::new_token_value;
 
+mod browser;
 mod controls;
 mod faults;
 mod records;
