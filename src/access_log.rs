@@ -1,4 +1,4 @@
-//! The access log: one JSON line per request (gateway.md §6), written off the request path.
+//! The access log: one JSON line per request (README, "Operations"), written off the request path.
 //!
 //! Lines go through a bounded channel to a writer thread (`tracing-appender`'s non-blocking
 //! writer), so a slow terminal or disk never blocks a request; when the channel is full a line is
@@ -23,7 +23,7 @@ pub struct AccessRecord<'a> {
     pub status: u16,
     pub verdict: Option<&'a str>,
     pub reason: Option<&'a str>,
-    /// The `error` code of a refused or failed request (gateway.md §4.4); `None` on success.
+    /// The `error` code of a refused or failed request (README, "The gateway's own answers"); `None` on success.
     pub error: Option<&'a str>,
     pub imp_uid: Option<&'a str>,
     /// `hit` or `miss`.
@@ -33,7 +33,7 @@ pub struct AccessRecord<'a> {
     /// The TCP peer.
     pub client: Option<String>,
     /// The client verigate believes in: the peer, or with a trusted peer the rightmost
-    /// untrusted address of `X-Forwarded-For` (gateway.md §4.1).
+    /// untrusted address of `X-Forwarded-For` (README, "Forwarding headers").
     pub forwarded_for: Option<&'a str>,
 }
 

@@ -9,7 +9,7 @@
 //!    or newlines can never change the document's structure. An unset variable is an error at
 //!    the place it is written; `$${` stands for a literal `${`.
 //! 3. **Structure**: the private raw serde structs below (`deny_unknown_fields`, with the
-//!    defaults of gateway.md §2). serde stops at its first error, so the offending entry is
+//!    defaults of README, "Configuration"). serde stops at its first error, so the offending entry is
 //!    removed from the document and deserialization tried again, which yields one error per
 //!    bad key instead of one per file.
 //! 4. **Meaning**: addresses, ranges, names that must refer to something. Every problem is
@@ -250,7 +250,7 @@ pub enum ForwardField {
 }
 
 impl ForwardField {
-    /// All fields, in the order of gateway.md §4.2.
+    /// All fields, in the order of README, "What the app receives".
     pub const ALL: [ForwardField; 8] = [
         ForwardField::Gender,
         ForwardField::Foreigner,
@@ -2473,7 +2473,7 @@ mod tests {
     /// 32 zero bytes, base64.
     const HMAC32: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
-    /// The example of gateway.md §2, every key written out.
+    /// The example of README, "Configuration", every key written out.
     const FULL_EXAMPLE: &str = r#"
 [server]
 listen = ["0.0.0.0:8080"]          # plain HTTP listeners

@@ -1,5 +1,5 @@
 //! The gateway end to end: real sockets, the real binary, the sandbox speaking the i'mport
-//! protocol. Each test proves one behaviour of gateway.md §4 and §7.
+//! protocol. Each test proves one behaviour of README, "What the app receives" and "Resolving an imp_uid".
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The sandbox: a simulated i'mport (PortOne) V1 API for developing, demonstrating, testing and
 //! benchmarking verigate offline.
 //!
-//! It follows `spec/iamport-api.md` to the letter (gateway.md §8): `POST /users/getToken` (JSON or
+//! It follows `docs/iamport-api.md` to the letter (README, "The sandbox"): `POST /users/getToken` (JSON or
 //! form body; ONE live token per key, reused until expiry, extended by 5 minutes when asked for in
 //! its last minute, 30-minute lifetime), `GET` and `DELETE /certifications/{imp_uid}` (raw,
 //! `Bearer` and `X-ImpTokenHeader` tokens, `Authorization` winning when both are sent; the exact
@@ -187,7 +187,7 @@ impl Sandbox {
 }
 
 /// What `verigate sandbox` prints when it starts: where it listens, then its credentials, one
-/// provider a line (gateway.md §8), e.g. `iamport imp_key=… imp_secret=…`. Printing the secret
+/// provider a line (README, "The sandbox"), e.g. `iamport imp_key=… imp_secret=…`. Printing the secret
 /// is fine because `verigate sandbox` only ever runs with PortOne's public test credentials.
 pub fn startup_banner(bound: SocketAddr, opts: &SandboxOptions) -> String {
     format!(
