@@ -1,0 +1,238 @@
+//! Signals and the process's truthfulness (gateway.md §6): requests in flight survive SIGTERM,
+//! SIGQUIT + upgrade and SIGHUP; an idle stop is immediate; a listener that cannot be bound
+//! stops the start. Against the real binary, on loopback.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{ROUTES, Stack, config};
+use verigate::sandbox::Fault;
+
+/// The standard stack with the default 30 s grace period and a 5 s API budget.
+async fn slow_api_stack() -> Stack {
+    Stack::with(|p| config(p, "timeout_ms = 5000", ROUTES)).await
+}
+
+/// Makes every API call take `ms` milliseconds.
+fn slow_api(s: &Stack, ms: u64) {
+    s.sandbox.set_fault(Fault {
+        latency_ms: Some(ms),
+        status: None,
+        times: None,
+    });
+}
+
+/// Starts `n` verifications of `uid` and waits (bounded) until the API has seen `calls` calls,
+/// so every request is inside the gateway.
+async fn verifications_in_flight(
+    s: &Arc<Stack>,
+    uid: &str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Result<(u16, String), String>>> {
+    let before = s.sandbox.stats().api_calls;
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        let (client, url) = (s.client.clone(), format!("{}/certifications", s.base));
+        let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+        handles.push(tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let status = resp.status().as_u16();
+            let text = resp.text().await.map_err(|e| format!("{e:?}"))?;
+            Ok((status, text))
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.sandbox.stats().api_calls == before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        s.sandbox.stats().api_calls > before,
+        "no lookup reached the API"
+    );
+    handles
+}
+
+async fn all_allowed(handles: Vec<tokio::task::JoinHandle<Result<(u16, String), String>>>) {
+    for h in handles {
+        let (status, body) = h
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        assert_eq!(status, 200, "{body}");
+        let echoed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(echoed["headers"]["x-verified-verdict"], "allow", "{body}");
+    }
+}
+
+fn distinct_people(s: &Stack, n: usize) -> Vec<String> {
+    (0..n).map(|_| s.person("김철수", "1990-01-01")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_several_lookups_in_flight_answers_all_of_them() {
+    let s = Arc::new(slow_api_stack().await);
+    slow_api(&s, 1000);
+    let mut handles = Vec::new();
+    for uid in distinct_people(&s, 4) {
+        handles.extend(verifications_in_flight(&s, &uid, 1).await);
+    }
+    s.signal("TERM");
+    all_allowed(handles).await;
+    let mut s = Arc::into_inner(s).expect("no other owner");
+    assert!(
+        s.wait_exit(Duration::from_secs(10)).is_some(),
+        "the gateway did not exit once its work was done: {}",
+        s.gateway_output()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_a_lookup_in_flight_answers_it() {
+    let s = Arc::new(slow_api_stack().await);
+    let uid = s.person("김철수", "1990-01-01");
+    slow_api(&s, 1000);
+    let handles = verifications_in_flight(&s, &uid, 1).await;
+    s.signal("HUP");
+    all_allowed(handles).await;
+    assert!(
+        s.wait_output("applied", Duration::from_secs(5)).await,
+        "{}",
+        s.gateway_output()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_with_a_lookup_in_flight_answers_it_from_the_old_process() {
+    let s = Arc::new(slow_api_stack().await);
+    let uid = s.person("김철수", "1990-01-01");
+    let old_pid = s.pid();
+    let mut new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let sock = s.dir().join("upgrade.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        sock.exists(),
+        "the new process never listened on the upgrade socket"
+    );
+    slow_api(&s, 1500);
+    let handles = verifications_in_flight(&s, &uid, 1).await;
+    s.signal("QUIT");
+    all_allowed(handles).await;
+    // The old process goes once its work is done; the new one serves on the same port.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    while alive(old_pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!alive(old_pid), "the old process did not exit");
+    slow_api(&s, 0);
+    let client = reqwest::Client::new();
+    let resp = client
+        .get(format!("{}/plain", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let new_alive = new.try_wait().map(|st| st.is_none()).unwrap_or(false);
+    let _ = new.kill();
+    let _ = new.wait();
+    assert!(
+        new_alive,
+        "the new process is not running: {}",
+        s.gateway_output()
+    );
+}
+
+#[tokio::test]
+async fn idle_sigterm_exits_at_once() {
+    // The default 30 s grace period: an idle stop must not wait for it.
+    let mut s = Stack::start().await;
+    assert_eq!(s.get("/plain").await.status(), 200);
+    let asked = Instant::now();
+    s.signal("TERM");
+    let status = s.wait_exit(Duration::from_secs(20));
+    let took = asked.elapsed();
+    assert!(status.is_some(), "the gateway did not exit");
+    assert!(
+        took < Duration::from_secs(3),
+        "an idle SIGTERM took {took:?}"
+    );
+    eprintln!("idle SIGTERM: exited after {took:?}");
+}
+
+#[test]
+fn a_port_in_use_stops_the_start_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (what, listen, admin) in [
+        ("listen", addr.to_string(), "127.0.0.1:0".to_owned()),
+        ("admin_listen", free_addr(), addr.to_string()),
+    ] {
+        let path = dir.path().join(format!("{what}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = [\"{listen}\"]\nadmin_listen = \"{admin}\"\n\
+                 pid_file = \"{d}/v.pid\"\nupgrade_sock = \"{d}/v.sock\"\n\
+                 [upstream]\naddrs = [\"127.0.0.1:9\"]\n\
+                 [iamport]\nbase_url = \"http://127.0.0.1:9\"\nimp_key = \"k\"\nimp_secret = \"s\"\n\
+                 [policies.adult]\nmin_age = 19\n\
+                 [[routes]]\nname = \"r\"\nmethod = \"POST\"\npath = \"/v\"\npolicy = \"adult\"\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let out = run_bounded(
+            &["run", "-c", path.to_str().unwrap()],
+            Duration::from_secs(10),
+        );
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: exit 0 with the port in use");
+        assert!(
+            stderr.contains(&addr.to_string()),
+            "{what}: the message does not name {addr}: {stderr}"
+        );
+        assert!(took < Duration::from_secs(5), "{what}: took {took:?}");
+    }
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// Runs the binary to completion, killing it after `within`.
+fn run_bounded(args: &[&str], within: Duration) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
