@@ -40,6 +40,10 @@ use crate::policy::{AgeBasis, Policy};
 /// body for replaying it upstream, so a larger intercepted body could not be forwarded intact.
 pub const MAX_BODY_BYTES_LIMIT: usize = 65_536;
 
+/// Where the pid file and the upgrade socket go by default outside systemd, relative to the
+/// config file's directory.
+pub const DEFAULT_RUNTIME_DIR: &str = "run";
+
 /// The shortest accepted HMAC secret, in decoded bytes (the SHA-256 block half, RFC 2104 §3).
 pub const HMAC_SECRET_MIN_BYTES: usize = 32;
 
@@ -117,7 +121,7 @@ pub struct Config {
 }
 
 /// `[server]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerSettings {
     /// Plain HTTP listeners (may be empty when `tls` is set).
     pub listen: Vec<SocketAddr>,
@@ -148,7 +152,7 @@ pub enum AccessLogTarget {
 }
 
 /// `[server.tls]`: one HTTPS listener. The files are read by the server, not here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsSettings {
     /// Where the HTTPS listener binds.
     pub listen: SocketAddr,
@@ -159,7 +163,7 @@ pub struct TlsSettings {
 }
 
 /// `[upstream]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamSettings {
     /// Resolved at load time; at least one.
     pub addrs: Vec<SocketAddr>,
@@ -179,7 +183,7 @@ pub struct UpstreamSettings {
 }
 
 /// `[upstream.health_check]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
     /// Starts with `/`.
     pub path: String,
@@ -188,7 +192,7 @@ pub struct HealthCheck {
 }
 
 /// `[iamport]`, validated. Its `Debug` leaves out the API key as well as the secret.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct IamportSettings {
     /// `http` or `https` URL without a trailing slash.
     pub base_url: String,
@@ -215,7 +219,7 @@ impl std::fmt::Debug for IamportSettings {
 }
 
 /// `[cache]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheSettings {
     /// At least 1.
     pub capacity: u64,
@@ -319,7 +323,7 @@ impl KeyAlg {
 /// Where a signing key comes from.
 #[derive(Debug, Clone)]
 pub enum KeyMaterial {
-    /// Ed25519 PKCS#8 PEM file (path as written, relative to the working directory).
+    /// Ed25519 PKCS#8 PEM file ([`load`] makes a relative path relative to the config file).
     PrivateKeyFile(PathBuf),
     /// HMAC secret as standard base64 text (surrounding whitespace trimmed), already checked to
     /// decode to at least [`HMAC_SECRET_MIN_BYTES`] bytes; [`decode_hmac_secret`] gives the bytes.
@@ -470,7 +474,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read {file_name}: {e}"),
         }])
     })?;
-    parse(&text, &file_name, &|name| std::env::var(name).ok())
+    let mut config = parse(&text, &file_name, &|name| std::env::var(name).ok())?;
+    config.resolve_paths(&config_dir(path));
+    Ok(config)
+}
+
+/// The absolute directory of the config file at `path`: relative paths in it are relative to
+/// this directory, whatever the working directory (`run --daemon` works from `/`).
+pub fn config_dir(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
 }
 
 /// Validates `text` as the contents of `file_name`, with `env` looking up `${NAME}` values.
@@ -518,6 +536,35 @@ pub fn parse(
 }
 
 impl Config {
+    /// Makes every relative file path of the configuration relative to `base` (the config
+    /// file's directory), as nginx does against its prefix: `check`, `run`, the daemon and a
+    /// reload then all read the same files.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        let s = &mut self.server;
+        fix(&mut s.pid_file);
+        fix(&mut s.upgrade_sock);
+        if let AccessLogTarget::File(p) = &mut s.access_log {
+            fix(p);
+        }
+        if let Some(tls) = &mut s.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+        }
+        if let Some(ca) = &mut self.upstream.ca_file {
+            fix(ca);
+        }
+        for key in self.signing.iter_mut().flat_map(|s| s.keys.iter_mut()) {
+            if let KeyMaterial::PrivateKeyFile(p) = &mut key.material {
+                fix(p);
+            }
+        }
+    }
+
     /// Warnings `verigate check` prints (e.g. signing is off).
     pub fn warnings(&self) -> Vec<String> {
         let prefix = &self.headers.prefix;
@@ -791,8 +838,9 @@ impl Default for RawServer {
             admin_listen: dstr("127.0.0.1:9901"),
             max_body_bytes: dv(65_536),
             grace_period_secs: dv(30),
-            pid_file: dstr("/tmp/verigate.pid"),
-            upgrade_sock: dstr("/tmp/verigate_upgrade.sock"),
+            // "" is the default: `$RUNTIME_DIRECTORY` under systemd, else `run/` beside the file.
+            pid_file: dstr(""),
+            upgrade_sock: dstr(""),
             access_log: dstr("stdout"),
         }
     }
@@ -1786,13 +1834,30 @@ impl Checker<'_> {
             admin_listen,
             max_body_bytes: usize::try_from(max_body).unwrap_or(MAX_BODY_BYTES_LIMIT),
             grace_period: Duration::from_secs(*r.grace_period_secs.get_ref()),
-            pid_file: PathBuf::from(r.pid_file.get_ref()),
-            upgrade_sock: PathBuf::from(r.upgrade_sock.get_ref()),
+            pid_file: self.runtime_file(r.pid_file.get_ref(), "verigate.pid"),
+            upgrade_sock: self.runtime_file(r.upgrade_sock.get_ref(), "upgrade.sock"),
             access_log: match r.access_log.get_ref().as_str() {
                 "stdout" | "" => AccessLogTarget::Stdout,
                 "off" => AccessLogTarget::Off,
                 path => AccessLogTarget::File(PathBuf::from(path)),
             },
+        }
+    }
+
+    /// `written`, or `name` in the default runtime directory when the key is left out or `""`:
+    /// `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`; its first entry), else `run/`
+    /// beside the config file (resolved by [`load`]). Never `/tmp`: whoever can bind the
+    /// upgrade socket there receives the listening sockets.
+    fn runtime_file(&self, written: &str, name: &str) -> PathBuf {
+        let written = written.trim();
+        if !written.is_empty() {
+            return PathBuf::from(written);
+        }
+        match (self.env)("RUNTIME_DIRECTORY") {
+            Some(dirs) if !dirs.trim().is_empty() => {
+                PathBuf::from(dirs.split(':').next().unwrap_or_default()).join(name)
+            }
+            _ => Path::new(DEFAULT_RUNTIME_DIR).join(name),
         }
     }
 

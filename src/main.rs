@@ -142,6 +142,8 @@ fn main() -> ExitCode {
             daemon,
             upgrade,
         } => {
+            // Absolute before anything else: a daemon works from `/`, and SIGHUP rereads this.
+            let config = std::path::absolute(&config).unwrap_or(config);
             let cfg = match verigate::config::load(&config) {
                 Ok(c) => c,
                 Err(errors) => {

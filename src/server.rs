@@ -116,6 +116,23 @@ impl pingora::services::background::BackgroundService for StopWatch {
     }
 }
 
+/// Asks the i'mport API for a token at start, so that `/readyz` shows rejected credentials
+/// before the first user does.
+struct CredentialsCheck {
+    state: Arc<GatewayState>,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for CredentialsCheck {
+    async fn start(&self, _shutdown: pingora::server::ShutdownWatch) {
+        let budget = self.state.runtime().config.iamport.timeout;
+        match self.state.resolver.client().check_credentials(false, budget).await {
+            Ok(()) => tracing::info!("the i'mport API accepted imp_key/imp_secret"),
+            Err(e) => tracing::warn!("credentials check at start: {e}"),
+        }
+    }
+}
+
 /// Binds every listener once and lets it go, so that an address in use or without permission
 /// stops the start with its name. pingora would retry the bind for about 30 s, then lose the
 /// service while the process kept running and answering `/healthz`.
@@ -292,6 +309,12 @@ pub fn build(
         "verigate-lifecycle",
         StopWatch {
             phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),
+            state: state.clone(),
+        },
+    ));
+    server.add_service(pingora::services::background::background_service(
+        "verigate-credentials",
+        CredentialsCheck {
             state: state.clone(),
         },
     ));
