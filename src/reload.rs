@@ -54,7 +54,12 @@ impl Reloader {
         // Ask for a token again (off the reload), so that `/readyz` shows a key revoked since.
         let (state, budget) = (self.state.clone(), config_timeout);
         tokio::spawn(async move {
-            if let Err(e) = state.resolver.client().check_credentials(true, budget).await {
+            if let Err(e) = state
+                .resolver
+                .client()
+                .check_credentials(true, budget)
+                .await
+            {
                 tracing::warn!("credentials check after reload: {e}");
             }
         });

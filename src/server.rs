@@ -126,7 +126,13 @@ struct CredentialsCheck {
 impl pingora::services::background::BackgroundService for CredentialsCheck {
     async fn start(&self, _shutdown: pingora::server::ShutdownWatch) {
         let budget = self.state.runtime().config.iamport.timeout;
-        match self.state.resolver.client().check_credentials(false, budget).await {
+        match self
+            .state
+            .resolver
+            .client()
+            .check_credentials(false, budget)
+            .await
+        {
             Ok(()) => tracing::info!("the i'mport API accepted imp_key/imp_secret"),
             Err(e) => tracing::warn!("credentials check at start: {e}"),
         }

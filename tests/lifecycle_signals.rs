@@ -221,6 +221,7 @@ fn free_addr() -> String {
 fn run_bounded(args: &[&str], within: Duration) -> std::process::Output {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
         .args(args)
+        .env("TEST_IMP_SECRET", "x")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -235,4 +236,221 @@ fn run_bounded(args: &[&str], within: Duration) -> std::process::Output {
     }
     let _ = child.kill();
     child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn readyz_is_503_with_a_wrong_secret_before_any_request() {
+    let s = Stack::with(|p| {
+        config(p, "timeout_ms = 2000", ROUTES).replace("${TEST_IMP_SECRET}", "wrong-secret")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let resp = s
+            .client
+            .get(format!("{}/readyz", s.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503, "ready with a wrong secret");
+        last = resp.text().await.unwrap();
+        if last.contains("rejected") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(last.contains("rejected"), "{last}");
+    assert_eq!(s.sandbox.stats().certification_requests, 0);
+}
+
+#[tokio::test]
+async fn readyz_is_200_once_correct_credentials_are_checked() {
+    let s = Stack::start().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ready = loop {
+        let status = s
+            .client
+            .get(format!("{}/readyz", s.admin))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 || Instant::now() > deadline {
+            break status == 200;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(ready, "never ready: {}", s.gateway_output());
+    // The token asked for at start serves the first lookup.
+    let uid = s.person("홍길동", "1980-01-01");
+    assert_eq!(s.verify("/certifications", &uid).await.status(), 200);
+    assert_eq!(s.sandbox.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn a_sighup_that_changes_only_the_credentials_names_them() {
+    let s = Stack::start().await;
+    let text = std::fs::read_to_string(s.config_path()).unwrap();
+    let changed = text
+        .replace(verigate::sandbox::TEST_IMP_KEY, "another-key")
+        .replace("${TEST_IMP_SECRET}", "another-secret");
+    assert_ne!(changed, text);
+    std::fs::write(s.config_path(), changed).unwrap();
+    s.signal("HUP");
+    assert!(
+        s.wait_output("restart", Duration::from_secs(5)).await,
+        "{}",
+        s.gateway_output()
+    );
+    let out = s.gateway_output();
+    let line = out.lines().find(|l| l.contains("restart")).unwrap();
+    assert!(line.contains("iamport.imp_key"), "{line}");
+    assert!(line.contains("iamport.imp_secret"), "{line}");
+    assert!(!line.contains("server."), "{line}");
+    assert!(!out.contains("another-secret"));
+}
+
+#[tokio::test]
+async fn a_world_writable_socket_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let open = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ports = common::Ports {
+        gateway: 0,
+        admin: 0,
+        dir: open.path().to_owned(),
+        echo: "127.0.0.1:9".parse().unwrap(),
+        sandbox: "127.0.0.1:9".parse().unwrap(),
+    };
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, config(&ports, "", ROUTES)).unwrap();
+    let out = run_bounded(
+        &["run", "-c", path.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("world-writable"), "{stderr}");
+    assert!(
+        stderr.contains(&open.path().display().to_string()),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn pid_file_and_upgrade_socket_default_to_a_private_directory_beside_the_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Stack::with(|p| {
+        config(p, "timeout_ms = 1000", ROUTES)
+            .lines()
+            .filter(|l| !l.starts_with("pid_file") && !l.starts_with("upgrade_sock"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .await;
+    let run = s.dir().join("run");
+    let mode = std::fs::metadata(&run).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    // A new process upgrading from it uses the same default socket.
+    let mut new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let sock = run.join("upgrade.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = new.kill();
+    let _ = new.wait();
+    assert!(sock.exists(), "no upgrade socket in {}", run.display());
+}
+
+#[tokio::test]
+async fn relative_key_paths_are_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let keygen = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+        .args(["keygen", "--alg", "ed25519", "--out"])
+        .arg(dir.path().join("edge.pem"))
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let key_dir = dir.path().to_owned();
+    // The stack's config lives in its own directory: copy the key beside it.
+    let s = Stack::with(|p| {
+        std::fs::copy(key_dir.join("edge.pem"), p.dir.join("edge.pem")).unwrap();
+        config(p, "timeout_ms = 1000", ROUTES)
+            + "\n[signing]\nactive_key = \"edge\"\n\n[[signing.keys]]\nid = \"edge\"\n\
+               alg = \"ed25519\"\nprivate_key_file = \"edge.pem\"\n"
+    })
+    .await;
+    // `check` from another working directory agrees with `run`.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+        .args(["check", "-c"])
+        .arg(s.config_path())
+        .current_dir("/")
+        .env("TEST_IMP_SECRET", "x")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let uid = s.person("홍길동", "1980-01-01");
+    let resp = s.verify("/certifications", &uid).await;
+    assert_eq!(resp.status(), 200);
+    let echoed: serde_json::Value = resp.json().await.unwrap();
+    assert!(echoed["headers"]["signature"].is_string(), "{echoed}");
+}
+
+#[test]
+fn demo_exits_within_two_seconds_of_sigint_or_sigterm() {
+    use std::io::{BufRead, BufReader};
+    for sig in ["INT", "TERM"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+            .arg("demo")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        // The walkthrough is done once it prints how to try it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("keeps running") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let started = rx.recv_timeout(Duration::from_secs(30)).is_ok();
+        if !started {
+            let _ = child.kill();
+        }
+        assert!(started, "the demo did not finish its walkthrough");
+        let asked = Instant::now();
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let mut exited = false;
+        while asked.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let took = asked.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            exited && took < Duration::from_secs(2),
+            "SIG{sig}: {took:?}"
+        );
+    }
 }
