@@ -114,7 +114,9 @@ async fn upgrade_with_a_lookup_in_flight_answers_it_from_the_old_process() {
     let s = Arc::new(slow_api_stack().await);
     let uid = s.person("김철수", "1990-01-01");
     let old_pid = s.pid();
-    let mut new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let mut new = KillChildOnDrop(new);
+    let new = &mut new.0;
     let sock = s.dir().join("upgrade.sock");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !sock.exists() && Instant::now() < deadline {
@@ -354,7 +356,9 @@ async fn pid_file_and_upgrade_socket_default_to_a_private_directory_beside_the_c
     let mode = std::fs::metadata(&run).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     // A new process upgrading from it uses the same default socket.
-    let mut new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let mut new = KillChildOnDrop(new);
+    let new = &mut new.0;
     let sock = run.join("upgrade.sock");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !sock.exists() && Instant::now() < deadline {
@@ -452,5 +456,192 @@ fn demo_exits_within_two_seconds_of_sigint_or_sigterm() {
             exited && took < Duration::from_secs(2),
             "SIG{sig}: {took:?}"
         );
+    }
+}
+
+/// Whether process `pid` is running (not gone, not a zombie).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_logs_reloads_with_a_relative_config_and_stops_on_sigterm() {
+    use verigate::echo::Echo;
+    use verigate::sandbox::{Sandbox, SandboxOptions, SandboxRecord};
+    verigate::server::install_crypto_provider();
+    let sandbox = Sandbox::new(SandboxOptions::default());
+    let sandbox_addr = sandbox.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let echo = Echo::recording();
+    let echo_addr = echo.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = |()| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let ports = common::Ports {
+        gateway: port(()),
+        admin: port(()),
+        dir: dir.path().to_owned(),
+        echo: echo_addr,
+        sandbox: sandbox_addr,
+    };
+    // Relative paths only: the daemon works from `/`, they are relative to the config file.
+    let text = config(&ports, "timeout_ms = 2000", ROUTES)
+        .lines()
+        .filter(|l| !l.starts_with("pid_file") && !l.starts_with("upgrade_sock"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "max_body_bytes = 65536",
+            "max_body_bytes = 65536\naccess_log = \"logs/access.log\"",
+        );
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    std::fs::write(dir.path().join("gateway.toml"), &text).unwrap();
+    // The daemon keeps the standard streams it was given: files, not pipes to wait on.
+    let stderr = dir.path().join("stderr.log");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+        .args(["run", "-d", "-c", "gateway.toml"])
+        .current_dir(dir.path())
+        .env("TEST_IMP_SECRET", verigate::sandbox::TEST_IMP_SECRET)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .status()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(status.success(), "{}", stderr());
+    let pid_file = dir.path().join("run/verigate.pid");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let pid = loop {
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pid file at {}: {}",
+            pid_file.display(),
+            stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+            .success()
+    };
+    let base = format!("http://127.0.0.1:{}", ports.gateway);
+    let client = reqwest::Client::new();
+    let uid = sandbox.insert(SandboxRecord::person(
+        "김철수",
+        &common::birthday_years_ago(25, 0),
+    ));
+    let uid = uid.imp_uid.unwrap();
+    let verdict = || {
+        let (client, url, uid) = (
+            client.clone(),
+            format!("{base}/certifications"),
+            uid.clone(),
+        );
+        async move {
+            let resp = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"imp_uid":"{uid}"}}"#))
+                .send()
+                .await
+                .ok()?;
+            let v: serde_json::Value = resp.json().await.ok()?;
+            v["headers"]["x-verified-verdict"]
+                .as_str()
+                .map(str::to_owned)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut first = None;
+    while first.is_none() && Instant::now() < deadline {
+        first = verdict().await;
+        if first.is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Whatever happens, the daemon does not outlive the test.
+    let _reaper = KillOnDrop(pid);
+    {
+        assert_eq!(first.as_deref(), Some("allow"), "the daemon does not serve");
+        // The access log is written.
+        let log = dir.path().join("logs/access.log");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/certifications"))
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/certifications")),
+            "the daemon wrote no access log"
+        );
+        // SIGHUP rereads the relative config.
+        std::fs::write(
+            dir.path().join("gateway.toml"),
+            text.replacen(
+                "min_age = 19\nage_basis = \"year\"",
+                "min_age = 30\nage_basis = \"year\"",
+                1,
+            ),
+        )
+        .unwrap();
+        assert!(kill("HUP"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut now = verdict().await;
+        while now.as_deref() != Some("deny") && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            now = verdict().await;
+        }
+        assert_eq!(now.as_deref(), Some("deny"), "SIGHUP was not applied");
+        // SIGTERM stops it, at once when idle.
+        let asked = Instant::now();
+        assert!(kill("TERM"));
+        while alive(pid) && asked.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!alive(pid), "the daemon ignored SIGTERM");
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+}
+
+/// Kills a child process left running by a failed test.
+struct KillChildOnDrop(std::process::Child);
+
+impl Drop for KillChildOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Kills a daemon left running by a failed test.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .arg(self.0.to_string())
+                .status();
+        }
     }
 }
