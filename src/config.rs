@@ -3482,4 +3482,58 @@ imp_uid_field = ""
             assert_eq!((out.as_str(), errs.len()), (want, n_errors), "{input}");
         }
     }
+
+    #[test]
+    fn pid_file_and_upgrade_socket_default_to_the_runtime_directory_never_tmp() {
+        let c = ok(MINIMAL);
+        assert_eq!(c.server.pid_file, Path::new("run/verigate.pid"));
+        assert_eq!(c.server.upgrade_sock, Path::new("run/upgrade.sock"));
+        let systemd = |name: &str| match name {
+            "RUNTIME_DIRECTORY" => Some("/run/verigate:/run/other".to_string()),
+            other => env(other),
+        };
+        let c = parse(MINIMAL, "gateway.toml", &systemd).unwrap();
+        assert_eq!(c.server.pid_file, Path::new("/run/verigate/verigate.pid"));
+        assert_eq!(
+            c.server.upgrade_sock,
+            Path::new("/run/verigate/upgrade.sock")
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_directory() {
+        let text = format!(
+            "[server]\naccess_log = \"logs/a.log\"\npid_file = \"/abs/v.pid\"\n\
+             [server.tls]\ncert = \"tls/c.pem\"\nkey = \"tls/k.pem\"\n\
+             [upstream]\nca_file = \"ca.pem\"\n\
+             [signing]\nactive_key = \"e\"\n[[signing.keys]]\nid = \"e\"\nalg = \"ed25519\"\n\
+             private_key_file = \"keys/e.pem\"\n{MINIMAL}"
+        );
+        let mut c = ok(&text);
+        c.resolve_paths(Path::new("/etc/verigate"));
+        let s = &c.server;
+        assert_eq!(
+            s.access_log,
+            AccessLogTarget::File("/etc/verigate/logs/a.log".into())
+        );
+        assert_eq!(s.pid_file, Path::new("/abs/v.pid"));
+        assert_eq!(s.upgrade_sock, Path::new("/etc/verigate/run/upgrade.sock"));
+        let tls = s.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, Path::new("/etc/verigate/tls/c.pem"));
+        assert_eq!(tls.key, Path::new("/etc/verigate/tls/k.pem"));
+        assert_eq!(
+            c.upstream.ca_file.as_deref(),
+            Some(Path::new("/etc/verigate/ca.pem"))
+        );
+        let key = &c.signing.as_ref().unwrap().keys[0].material;
+        assert!(
+            matches!(key, KeyMaterial::PrivateKeyFile(p) if p == Path::new("/etc/verigate/keys/e.pem")),
+            "{key:?}"
+        );
+        assert_eq!(
+            config_dir(Path::new("/etc/verigate/gateway.toml")),
+            Path::new("/etc/verigate")
+        );
+        assert!(config_dir(Path::new("gateway.toml")).is_absolute());
+    }
 }

@@ -131,3 +131,56 @@ impl BackgroundService for Reloader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    const FILE: &str = r#"
+[iamport]
+imp_key = "k"
+imp_secret = "s"
+
+[policies.adult]
+
+[[routes]]
+name = "popup"
+method = "POST"
+path = "/certifications"
+policy = "adult"
+"#;
+
+    fn config() -> Config {
+        config::parse(FILE, "gateway.toml", &|_| None).unwrap()
+    }
+
+    #[test]
+    fn a_changed_secret_is_seen_although_its_debug_text_is_redacted() {
+        let (old, mut new) = (config(), config());
+        assert!(fixed_changes(&old, &new).is_empty());
+        new.iamport.imp_secret = Secret::new("another");
+        assert_eq!(format!("{:?}", old.iamport), format!("{:?}", new.iamport));
+        assert_eq!(fixed_changes(&old, &new), ["iamport.imp_secret"]);
+        new.iamport.imp_key = "another".into();
+        new.server.threads += 1;
+        new.cache.capacity += 1;
+        assert_eq!(
+            fixed_changes(&old, &new),
+            [
+                "server.threads",
+                "iamport.imp_key",
+                "iamport.imp_secret",
+                "cache.capacity"
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_applied_live_are_not_reported() {
+        let (old, mut new) = (config(), config());
+        new.server.max_body_bytes = 1024;
+        new.headers.prefix = "x-other-".into();
+        assert!(fixed_changes(&old, &new).is_empty());
+    }
+}
