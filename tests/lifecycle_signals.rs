@@ -152,12 +152,28 @@ async fn upgrade_with_a_lookup_in_flight_answers_it_from_the_old_process() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let new_alive = new.try_wait().map(|st| st.is_none()).unwrap_or(false);
-    let _ = new.kill();
-    let _ = new.wait();
+    // The new process is a full gateway: SIGTERM stops it at once (it is idle).
+    let asked = Instant::now();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(new.id().to_string())
+        .status();
+    let mut stopped = false;
+    while asked.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = new.try_wait() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(
         new_alive,
         "the new process is not running: {}",
         s.gateway_output()
+    );
+    assert!(
+        stopped && asked.elapsed() < Duration::from_secs(5),
+        "the new process did not stop on SIGTERM"
     );
 }
 
@@ -183,16 +199,18 @@ fn a_port_in_use_stops_the_start_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (what, listen, admin) in [
-        ("listen", addr.to_string(), "127.0.0.1:0".to_owned()),
-        ("admin_listen", free_addr(), addr.to_string()),
+    let tls = format!("[server.tls]\nlisten = \"{addr}\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n");
+    for (what, listen, admin, extra) in [
+        ("listen", addr.to_string(), "127.0.0.1:0".to_owned(), ""),
+        ("admin_listen", free_addr(), addr.to_string(), ""),
+        ("tls", free_addr(), free_addr(), tls.as_str()),
     ] {
         let path = dir.path().join(format!("{what}.toml"));
         std::fs::write(
             &path,
             format!(
                 "[server]\nlisten = [\"{listen}\"]\nadmin_listen = \"{admin}\"\n\
-                 pid_file = \"{d}/v.pid\"\nupgrade_sock = \"{d}/v.sock\"\n\
+                 pid_file = \"{d}/v.pid\"\nupgrade_sock = \"{d}/v.sock\"\n{extra}\
                  [upstream]\naddrs = [\"127.0.0.1:9\"]\n\
                  [iamport]\nbase_url = \"http://127.0.0.1:9\"\nimp_key = \"k\"\nimp_secret = \"s\"\n\
                  [policies.adult]\nmin_age = 19\n\
