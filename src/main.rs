@@ -180,6 +180,10 @@ fn main() -> ExitCode {
         }
         Command::Check { config } => match verigate::config::load(&config) {
             Ok(cfg) => {
+                if let Err(e) = verigate::server::check_private_dirs(&cfg.server, false) {
+                    eprintln!("{}: {e}", config.display());
+                    return ExitCode::from(2);
+                }
                 println!("{}: ok", config.display());
                 print!("{}", cfg.describe());
                 for w in cfg.warnings() {

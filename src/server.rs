@@ -162,8 +162,12 @@ fn check_binds(config: &Config) -> Result<(), StartError> {
 
 /// Makes sure the directories of the pid file and the upgrade socket exist and that only the
 /// gateway's user can write them: whoever can bind the upgrade socket receives the listening
-/// sockets on SIGQUIT.
-fn check_private_dirs(server: &crate::config::ServerSettings) -> Result<(), StartError> {
+/// sockets on SIGQUIT. With `create`, a missing directory is made (mode 0700); without it (for
+/// `verigate check`) a missing one passes.
+pub fn check_private_dirs(
+    server: &crate::config::ServerSettings,
+    create: bool,
+) -> Result<(), StartError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     for (key, file) in [
         ("server.pid_file", &server.pid_file),
@@ -174,6 +178,9 @@ fn check_private_dirs(server: &crate::config::ServerSettings) -> Result<(), Star
             _ => PathBuf::from("."),
         };
         if !dir.exists() {
+            if !create {
+                continue;
+            }
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -272,7 +279,7 @@ pub fn build(
     reload_from: Option<PathBuf>,
 ) -> Result<Server, StartError> {
     install_crypto_provider();
-    check_private_dirs(&config.server)?;
+    check_private_dirs(&config.server, true)?;
     if !lifecycle.upgrade {
         // An upgrade takes the bound sockets over from the running process instead.
         check_binds(&config)?;

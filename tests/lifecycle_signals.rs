@@ -360,6 +360,13 @@ async fn a_world_writable_socket_directory_is_refused() {
         stderr.contains(&open.path().display().to_string()),
         "{stderr}"
     );
+    // `check` says so too, rather than passing a file `run` refuses.
+    let out = run_bounded(
+        &["check", "-c", path.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("world-writable"));
 }
 
 #[tokio::test]
