@@ -674,3 +674,129 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_app_is_answering_lets_its_answer_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An app that tells the test when a request reached it, then takes a second to answer.
+    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = app.local_addr().unwrap();
+    let (reached, mut reached_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = app.accept().await {
+            let reached = reached.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if seen.starts_with(b"GET /slow") {
+                    let _ = reached.send(());
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
+                }
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow",
+                    )
+                    .await;
+            });
+        }
+    });
+    let mut s =
+        Stack::with_upstream(Some(app_addr), |p| config(p, "timeout_ms = 1000", ROUTES)).await;
+    let (client, url) = (s.client.clone(), format!("{}/slow", s.base));
+    let answer = tokio::spawn(async move {
+        let resp = client.get(url).send().await.map_err(|e| format!("{e:?}"))?;
+        let status = resp.status().as_u16();
+        Ok::<_, String>((status, resp.text().await.map_err(|e| format!("{e:?}"))?))
+    });
+    tokio::time::timeout(Duration::from_secs(10), reached_rx.recv())
+        .await
+        .expect("the request never reached the app");
+    s.signal("TERM");
+    let (status, body) = answer
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    assert_eq!((status, body.as_str()), (200, "slow"));
+    assert!(
+        s.wait_exit(Duration::from_secs(10)).is_some(),
+        "the gateway did not exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_body_is_still_arriving_lets_the_request_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An app that tells the test when a request's headers reached it, then reads the whole
+    // 10-byte body before it answers with it.
+    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = app.local_addr().unwrap();
+    let (reached, mut reached_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = app.accept().await {
+            let reached = reached.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                let mut told = false;
+                loop {
+                    if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        if !told && seen.starts_with(b"POST /upload") {
+                            told = true;
+                            let _ = reached.send(());
+                        }
+                        if seen.len() >= end + 4 + 10 {
+                            let body = seen[end + 4..end + 14].to_vec();
+                            let head = "HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n";
+                            let _ = conn.write_all(&[head.as_bytes(), &body].concat()).await;
+                            return;
+                        }
+                    }
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    let mut s =
+        Stack::with_upstream(Some(app_addr), |p| config(p, "timeout_ms = 1000", ROUTES)).await;
+    let mut conn = tokio::net::TcpStream::connect(s.gateway_addr)
+        .await
+        .unwrap();
+    conn.write_all(
+        b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\n\
+          content-length: 10\r\n\r\nhello",
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), reached_rx.recv())
+        .await
+        .expect("the request never reached the app");
+    s.signal("TERM");
+    // The signal is being handled while the rest of the body is on its way.
+    assert!(
+        s.wait_output("SIGTERM", Duration::from_secs(5)).await,
+        "{}",
+        s.gateway_output()
+    );
+    conn.write_all(b"world").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer))
+        .await
+        .expect("no answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("helloworld"), "{answer}");
+    assert!(
+        s.wait_exit(Duration::from_secs(10)).is_some(),
+        "the gateway did not exit"
+    );
+}
