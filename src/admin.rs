@@ -40,7 +40,15 @@ impl Admin {
         match path {
             "/healthz" => (StatusCode::OK, JSON, br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => {
-                if self.state.resolver.client().credentials_rejected() {
+                let client = self.state.resolver.client();
+                if !client.credentials_checked() {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        JSON,
+                        br#"{"status":"not_ready","reason":"checking imp_key/imp_secret with the i'mport API"}"#
+                            .to_vec(),
+                    )
+                } else if client.credentials_rejected() {
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         JSON,
