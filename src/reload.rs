@@ -60,7 +60,8 @@ impl Reloader {
                 .check_credentials(true, budget)
                 .await
             {
-                tracing::warn!("credentials check after reload: {e}");
+                // The failure itself was logged at warn (rate-limited) by the client.
+                tracing::info!("credentials check after reload: {e}");
             }
         });
         Ok(())

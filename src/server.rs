@@ -134,7 +134,8 @@ impl pingora::services::background::BackgroundService for CredentialsCheck {
             .await
         {
             Ok(()) => tracing::info!("the i'mport API accepted imp_key/imp_secret"),
-            Err(e) => tracing::warn!("credentials check at start: {e}"),
+            // The failure itself was logged at warn (rate-limited) by the client.
+            Err(e) => tracing::info!("credentials check at start: {e}"),
         }
     }
 }
