@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod reload;
 pub mod resolver;
 pub mod sandbox;
+pub mod seal;
 pub mod server;
 pub mod signing;
 pub mod warnings;
