@@ -20,6 +20,7 @@ pub mod iamport;
 pub mod identity;
 pub mod imp_uid;
 pub mod metrics;
+pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
