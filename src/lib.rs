@@ -28,5 +28,6 @@ pub mod resolver;
 pub mod sandbox;
 pub mod seal;
 pub mod server;
+pub mod session;
 pub mod signing;
 pub mod warnings;

@@ -1,0 +1,236 @@
+//! Where a person goes after verifying: `rd` is only ever a local path (gateway.md §9.3 step 4).
+//!
+//! Browsers read more into a `Location` than its first character: `//evil` and `/\evil` are
+//! other hosts, a tab or newline inside is dropped (`/%09/evil`), and decoded escapes reopen each
+//! of these (oauth2-proxy CVE-2020-5233, -11053, -4037). So after the one percent-decoding a
+//! query value gets, `rd` must start with exactly one `/` followed by neither `/` nor `\`, and
+//! hold no control character, whitespace or `\` anywhere; its path then goes through the same
+//! normaliser as gating (§9.5), and it must not lead into `/.verigate`. What comes out is
+//! re-built from the normalised path and the query, never a scheme or host taken from input.
+//! Anything else becomes `/`. The page checks `rd` when served and the callback checks again.
+
+use std::borrow::Cow;
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+use super::{RESERVED_PREFIX, is_reserved_path};
+use crate::path::normalise;
+
+/// Longest `rd` accepted; longer ones become `/`.
+pub const MAX_RD_LEN: usize = 2048;
+
+/// Characters re-encoded in the query so the target is always a valid header value. `%` is
+/// left alone: the query's escapes are the app's.
+const QUERY_ESCAPE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'^')
+    .add(b'[')
+    .add(b']');
+
+/// The local target for an `rd` value that was percent-decoded once: the normalised path plus
+/// the query, or `/` when `rd` is anything else.
+pub fn local_target(rd: &str) -> Cow<'_, str> {
+    checked(rd).unwrap_or(Cow::Borrowed("/"))
+}
+
+fn checked(rd: &str) -> Option<Cow<'_, str>> {
+    let b = rd.as_bytes();
+    if rd.len() > MAX_RD_LEN || b.first() != Some(&b'/') || matches!(b.get(1), Some(b'/' | b'\\')) {
+        return None;
+    }
+    if rd
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return None;
+    }
+    // A fragment never reaches a server; it is not carried along.
+    let rd = rd.split_once('#').map_or(rd, |(before, _)| before);
+    let (path, query) = match rd.split_once('?') {
+        Some((p, q)) => (p, Some(q).filter(|q| !q.is_empty())),
+        None => (rd, None),
+    };
+    let path = normalise(path).ok()?;
+    if is_reserved_path(&path) {
+        return None;
+    }
+    let query = query.map(|q| Cow::from(utf8_percent_encode(q, QUERY_ESCAPE)));
+    Some(match (path, query) {
+        (Cow::Borrowed(p), None) => Cow::Borrowed(p),
+        (Cow::Borrowed(p), Some(Cow::Borrowed(q))) => Cow::Borrowed(&rd[..p.len() + 1 + q.len()]),
+        (p, None) => Cow::Owned(p.into_owned()),
+        (p, Some(q)) => Cow::Owned(format!("{p}?{q}")),
+    })
+}
+
+/// The local target named by the `rd` parameter of a raw query string (decoded once, as a form
+/// value), or `/` when there is none or it is not local.
+pub fn rd_from_query(query: Option<&str>) -> String {
+    let Some(query) = query else {
+        return "/".to_owned();
+    };
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "rd")
+        .map_or_else(|| "/".to_owned(), |(_, v)| local_target(&v).into_owned())
+}
+
+/// The verification page for a gated request without a session:
+/// `/.verigate/verify?rd=<the request's normalised path and query>`, `rd` form-encoded.
+pub fn verify_location(path: &str, query: Option<&str>) -> String {
+    let mut target = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    target.push_str(path);
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        target.push('?');
+        target.push_str(q);
+    }
+    let rd: String = form_urlencoded::byte_serialize(target.as_bytes()).collect();
+    format!("{RESERVED_PREFIX}/verify?rd={rd}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_are_kept_normalised() {
+        let cases: &[(&str, &str)] = &[
+            ("/", "/"),
+            ("/adult/x", "/adult/x"),
+            ("/adult/x?y=1&z=%2F", "/adult/x?y=1&z=%2F"),
+            ("/adult?next=//evil", "/adult?next=//evil"),
+            ("/adult?", "/adult"),
+            ("/adult#frag", "/adult"),
+            ("/adult?q=1#frag", "/adult?q=1"),
+            ("/a/./b/../c", "/a/c"),
+            ("/%61dult", "/adult"),
+            ("/adult;jsessionid=1/x", "/adult/x"),
+            ("/.//evil", "/evil"),
+            ("/a//b", "/a/b"),
+            ("/@evil.com", "/@evil.com"),
+            ("/성인?q=한", "/%EC%84%B1%EC%9D%B8?q=%ED%95%9C"),
+            ("/a?q=\"<x>\"", "/a?q=%22%3Cx%3E%22"),
+            ("/\u{FF0F}evil", "/%EF%BC%8Fevil"),
+            ("/\u{202E}lmth.exe", "/%E2%80%AElmth.exe"),
+            ("/.verigates", "/.verigates"),
+        ];
+        for (rd, want) in cases {
+            assert_eq!(local_target(rd), *want, "{rd:?}");
+        }
+        assert!(matches!(
+            local_target("/adult/x?y=1"),
+            Cow::Borrowed("/adult/x?y=1")
+        ));
+    }
+
+    #[test]
+    fn every_open_redirect_form_becomes_the_root() {
+        let cases = [
+            "",
+            "//evil.com",
+            "///evil.com",
+            "/\\evil.com",
+            "\\/evil.com",
+            "\\\\evil.com",
+            "https://evil.com",
+            "http:/evil.com",
+            "javascript:alert(1)",
+            "evil.com",
+            " /evil",
+            "/ /evil.com",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/\r\n/evil.com",
+            "/\u{b}\\evil.com",
+            "/\r\\",
+            "/./\\evil.com",
+            "/./../../\\evil.com",
+            "/..//evil.com",
+            "/../evil",
+            "/%2e%2e/evil",
+            "/a%2F%2Fevil",
+            "/%2F/evil",
+            "/%5Cevil",
+            "/%09/evil",
+            "/%0D%0ASet-Cookie:x=1",
+            "/x\u{0}",
+            "/x\u{85}",
+            "/\u{3000}/evil.com",
+            "/\u{2028}/evil.com",
+            "/\u{a0}/evil.com",
+            "\u{FF0F}\u{FF0F}evil.com",
+            "/.verigate/verify?rd=/adult",
+            "/.verigate",
+            "/.VERIGATE/callback",
+            "/%2Everigate/verify",
+            "/x/../.verigate/sign_out",
+            "/.verigate;x/auth",
+        ];
+        for rd in cases {
+            assert_eq!(local_target(rd), "/", "{rd:?}");
+        }
+        assert_eq!(local_target(&format!("/{}", "a".repeat(MAX_RD_LEN))), "/");
+    }
+
+    #[test]
+    fn rd_is_decoded_exactly_once_from_the_query() {
+        let cases: &[(Option<&str>, &str)] = &[
+            (None, "/"),
+            (Some(""), "/"),
+            (Some("x=1"), "/"),
+            (Some("rd=%2Fadult%2Fx%3Fy%3D1"), "/adult/x?y=1"),
+            (Some("rd=/adult/x&rd=//evil"), "/adult/x"),
+            (Some("rd=%2F%2Fevil.com"), "/"),
+            (Some("rd=/%2Fevil.com"), "/"),
+            (Some("rd=%2F%5Cevil.com"), "/"),
+            (Some("rd=/%5Cevil.com"), "/"),
+            (Some("rd=/%09/evil.com"), "/"),
+            (Some("rd=/+/evil.com"), "/"),
+            (Some("rd=/%0D%0ALocation:%20//evil"), "/"),
+            (Some("rd=https%3A%2F%2Fevil.com"), "/"),
+            (Some("rd=%252F%252Fevil.com"), "/"), // one decoding leaves %2F%2F…: not a path
+            (Some("rd=/%252F%252Fevil.com"), "/"), // …and /%2F%2F… is refused by §9.5
+            (Some("rd=/%255Cevil.com"), "/"),
+            (Some("rd=/%E3%80%80/evil.com"), "/"),
+            (Some("rd=%2F.verigate%2Fverify"), "/"),
+            (
+                Some("rd=/adult%3Fq%3D%25ED%2595%259C"),
+                "/adult?q=%ED%95%9C",
+            ),
+            (Some("rd=/%FF"), "/%EF%BF%BD"), // not UTF-8: the lossy decoding stays local
+        ];
+        for (query, want) in cases {
+            assert_eq!(rd_from_query(*query), *want, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn the_verify_location_round_trips_the_request_target() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/adult/x", None),
+            ("/adult/x", Some("y=1&z=a+b%2F")),
+            ("/adult/%EC%84%B1", Some("q=%ED%95%9C")),
+            ("/adult", Some("")),
+        ];
+        for (path, query) in cases {
+            let loc = verify_location(path, *query);
+            let (page, q) = loc.split_once('?').unwrap();
+            assert_eq!(page, "/.verigate/verify");
+            let want = match query.filter(|q| !q.is_empty()) {
+                Some(q) => format!("{path}?{q}"),
+                None => (*path).to_owned(),
+            };
+            assert_eq!(rd_from_query(Some(q)), want, "{loc}");
+        }
+        assert_eq!(
+            verify_location("/adult", None),
+            "/.verigate/verify?rd=%2Fadult"
+        );
+    }
+}
