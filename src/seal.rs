@@ -218,7 +218,7 @@ impl Sealer {
     /// Opens `sealed` for `purpose`, allocating the plaintext (zeroized on drop).
     pub fn open(&self, purpose: &Purpose, sealed: &str) -> Option<(Zeroizing<Vec<u8>>, KeyStatus)> {
         let mut buf = Zeroizing::new(Vec::new());
-        let (len, status) = self.open_with(purpose, sealed, &mut *buf)?.len_status();
+        let (len, status) = self.open_with(purpose, sealed, &mut buf)?.len_status();
         buf.truncate(HEADER_LEN + len);
         buf.drain(..HEADER_LEN);
         Some((buf, status))

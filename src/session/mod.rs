@@ -1,15 +1,19 @@
 //! Verification sessions (gateway.md §9): the pure parts.
 //!
 //! A person verifies once on verigate's own page; the callback seals what gated requests need
-//! into a cookie ([`cookie`]), and every gated request opens it again and is judged afresh from
+//! into a cookie ([`cookie`], its claims in `claims.rs`), and every gated request opens it again and is judged afresh from
 //! the sealed birth date. [`redirect`] keeps the page's `rd` a local path, so the round trip can
 //! never be turned into an open redirect. Nothing here reads a clock, a socket or a global:
 //! "now" is an argument, and the I/O (the proxy phases) lives elsewhere.
 
 use serde::{Deserialize, Serialize};
 
+mod claims;
 pub mod cookie;
 pub mod redirect;
+
+pub use claims::{Session, State};
+pub use cookie::{CookieSettings, Opened, SameSite, SessionCookies};
 
 /// The paths verigate answers itself (§9.2); never forwarded, never a redirect target.
 pub const RESERVED_PREFIX: &str = "/.verigate";

@@ -1,7 +1,12 @@
 use super::*;
+use crate::config::ForwardField;
+use crate::identity::Identity;
+use crate::imp_uid::ImpUid;
 use crate::policy::{AgeBasis, DenyReason, Policy, Verdict};
+use crate::session::Provider;
 use jiff::civil::date;
 use jiff::tz::TimeZone;
+use std::time::Duration;
 
 const NOW: i64 = 1_780_000_000; // 2026-05-28T20:26:40Z
 
