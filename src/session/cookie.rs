@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use zeroize::{Zeroize, Zeroizing};
 
 pub use super::claims::{ISSUED_SKEW, STATE_TTL, Session, State};
 use super::claims::{decode_session, decode_state, encode_session, encode_state, live};
@@ -153,8 +154,24 @@ impl SessionCookies {
 
     /// The session in a sealed value, if it opens and is live at `now`.
     pub fn open_session(&self, value: &str, now: Timestamp) -> Option<Opened> {
-        let (json, status) = self.sealer.open(&self.session_purpose, value)?;
-        let session = decode_session(&json)?;
+        self.open_session_in(value, now, &mut Zeroizing::new(Vec::new()))
+    }
+
+    /// As [`SessionCookies::open_session`], decrypting in the caller's scratch buffer (a
+    /// thread-local one saves the allocation per request); the buffer is zeroized afterwards
+    /// and keeps its capacity.
+    pub fn open_session_in(
+        &self,
+        value: &str,
+        now: Timestamp,
+        scratch: &mut Vec<u8>,
+    ) -> Option<Opened> {
+        let opened = self
+            .sealer
+            .open_with(&self.session_purpose, value, scratch)
+            .and_then(|o| Some((decode_session(o.plaintext)?, o.status)));
+        scratch.zeroize();
+        let (session, status) = opened?;
         live(session.issued_at, session.expires_at, now, self.ttl).then_some(Opened {
             session,
             reseal: status == KeyStatus::Previous,

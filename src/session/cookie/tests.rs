@@ -443,3 +443,36 @@ fn a_birthday_during_the_session_changes_the_verdict() {
     );
     assert_eq!(judge(midnight), Verdict::Allow);
 }
+
+#[test]
+fn opening_in_a_scratch_buffer_gives_the_same_session_and_leaves_it_zeroed() {
+    let c = cookies(true, &[1]);
+    let s = Session::new(
+        Provider::IamportV1,
+        &full_identity(),
+        &ForwardField::ALL,
+        at(NOW),
+        c.ttl(),
+    );
+    let v = c.seal_session(&s).unwrap();
+    let mut scratch = Vec::with_capacity(2048);
+    for _ in 0..2 {
+        let opened = c.open_session_in(&v, at(NOW), &mut scratch).unwrap();
+        assert_eq!(opened.session, s);
+        assert!(scratch.is_empty() && scratch.capacity() >= 2048);
+        assert!(
+            scratch
+                .spare_capacity_mut()
+                .iter()
+                .all(|b| unsafe { b.assume_init() } == 0)
+        );
+    }
+    assert!(
+        c.open_session_in("garbage", at(NOW), &mut scratch)
+            .is_none()
+    );
+    assert!(
+        c.open_session_in(&v, at(NOW + 7200), &mut scratch)
+            .is_none()
+    );
+}
