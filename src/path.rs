@@ -559,4 +559,82 @@ mod tests {
             PrefixError::Path(EncodedSlash)
         );
     }
+
+    /// Random paths built from the pieces that matter: whatever is accepted is canonical.
+    #[test]
+    fn any_accepted_path_is_canonical_and_a_fixed_point() {
+        use rand::{Rng, SeedableRng};
+        const PIECES: &[&str] = &[
+            "/",
+            "/",
+            "/",
+            ".",
+            "..",
+            "%2e",
+            "%2E",
+            "%2f",
+            "%5c",
+            "%25",
+            "%00",
+            "%09",
+            ";",
+            ";p=1",
+            "a",
+            "A",
+            "adult",
+            "%41",
+            "%61",
+            "%7e",
+            "%",
+            "%z",
+            "%c3%a9",
+            "%C3",
+            "é",
+            "성",
+            "~",
+            " ",
+            "\\",
+            "%3b",
+            "%3B",
+            ":",
+            "@",
+            "\u{85}",
+            "%e2%80%ae",
+            "\"",
+        ];
+        let adult = Prefix::new("/adult", false).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut path = String::from("/");
+            for _ in 0..rng.random_range(0..10) {
+                path.push_str(PIECES[rng.random_range(0..PIECES.len())]);
+            }
+            let Ok(n) = normalise(&path) else { continue };
+            accepted += 1;
+            let n = n.into_owned();
+            assert!(n.starts_with('/'), "{path:?} → {n:?}");
+            assert!(
+                !n.contains("//") && !n.contains(';') && !n.contains('\\'),
+                "{path:?} → {n:?}"
+            );
+            assert!(
+                !n.split('/').any(|s| s == "." || s == ".."),
+                "{path:?} → {n:?}"
+            );
+            assert!(n.bytes().all(|b| b.is_ascii_graphic()), "{path:?} → {n:?}");
+            let b = n.as_bytes();
+            for (i, _) in n.match_indices('%') {
+                let (d, lower) = escape_at(b, i).unwrap();
+                assert!(!lower && !is_unreserved(d), "{path:?} → {n:?}");
+            }
+            assert_eq!(normalise(&n).as_deref(), Ok(n.as_str()), "{path:?}");
+            assert!(matches!(normalise(&n), Ok(Cow::Borrowed(_))), "{n:?}");
+            // Matching the canonical form is the only matching there is.
+            if adult.matches(&n) {
+                assert!(n == "/adult" || n.starts_with("/adult/"), "{n:?}");
+            }
+        }
+        assert!(accepted > 2_000, "only {accepted} accepted");
+    }
 }

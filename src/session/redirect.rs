@@ -233,4 +233,58 @@ mod tests {
             "/.verigate/verify?rd=%2Fadult"
         );
     }
+
+    /// Random `rd` values from the pieces of every known trick: the target is always local.
+    #[test]
+    fn any_rd_ends_on_a_local_path() {
+        use rand::{Rng, SeedableRng};
+        const PIECES: &[&str] = &[
+            "/",
+            "/",
+            "\\",
+            "//",
+            "%2F",
+            "%5C",
+            "%09",
+            "\t",
+            "\n",
+            "\r",
+            " ",
+            "\u{3000}",
+            ".",
+            "..",
+            "evil.com",
+            "https:",
+            "?",
+            "#",
+            "&rd=",
+            "@",
+            ".verigate",
+            ".VERIGATE",
+            "%2e",
+            "\u{FF0F}",
+            "%25",
+            "a",
+            ";",
+            "\u{202E}",
+            "\u{0}",
+            "%",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        for _ in 0..20_000 {
+            let mut rd = String::new();
+            for _ in 0..rng.random_range(0..8) {
+                rd.push_str(PIECES[rng.random_range(0..PIECES.len())]);
+            }
+            let t = local_target(&rd);
+            let b = t.as_bytes();
+            assert_eq!(b.first(), Some(&b'/'), "{rd:?} → {t:?}");
+            assert!(!matches!(b.get(1), Some(b'/' | b'\\')), "{rd:?} → {t:?}");
+            assert!(b.iter().all(|c| c.is_ascii_graphic()), "{rd:?} → {t:?}");
+            assert!(!t.contains('\\') && !t.contains('#'), "{rd:?} → {t:?}");
+            let path = t.split_once('?').map_or(&*t, |(p, _)| p);
+            assert!(!is_reserved_path(path), "{rd:?} → {t:?}");
+            assert_eq!(local_target(&t), t, "{rd:?}: not a fixed point");
+        }
+    }
 }
