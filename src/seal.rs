@@ -50,27 +50,27 @@ pub enum SealError {
     WrongLength { index: usize, len: usize },
     #[error("secret {index} repeats secret {first}")]
     Duplicate { index: usize, first: usize },
-    #[error("is not valid base64 (standard alphabet)")]
-    NotBase64,
+    #[error("secret {index} is not valid base64 (standard alphabet)")]
+    NotBase64 { index: usize },
     #[error("the purpose must be 1 to {MAX_PURPOSE_LEN} bytes")]
     BadPurpose,
     #[error("the AEAD refused the operation")]
     Crypto,
 }
 
-/// Decodes a configured secret: standard base64 (padding optional) of exactly 32 bytes. The
-/// bytes are zeroized when the result is dropped.
-pub fn decode_secret(text: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+/// Decodes the configured secret number `index`: standard base64 (padding optional) of exactly
+/// 32 bytes. The bytes are zeroized when the result is dropped.
+pub fn decode_secret(index: usize, text: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
     let text = text.trim();
     let bytes = Zeroizing::new(
         STANDARD
             .decode(text)
             .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
-            .map_err(|_| SealError::NotBase64)?,
+            .map_err(|_| SealError::NotBase64 { index })?,
     );
     if bytes.len() != SECRET_LEN {
         return Err(SealError::WrongLength {
-            index: 0,
+            index,
             len: bytes.len(),
         });
     }
@@ -436,27 +436,30 @@ mod tests {
     #[test]
     fn secrets_decode_from_base64_of_exactly_32_bytes() {
         let ok = STANDARD.encode([7u8; 32]);
-        assert_eq!(&decode_secret(&ok).unwrap()[..], &[7u8; 32]);
+        assert_eq!(&decode_secret(0, &ok).unwrap()[..], &[7u8; 32]);
         assert_eq!(
-            &decode_secret(ok.trim_end_matches('=')).unwrap()[..],
+            &decode_secret(0, ok.trim_end_matches('=')).unwrap()[..],
             &[7u8; 32]
         );
-        assert_eq!(&decode_secret(&format!(" {ok}\n")).unwrap()[..], &[7u8; 32]);
+        assert_eq!(
+            &decode_secret(0, &format!(" {ok}\n")).unwrap()[..],
+            &[7u8; 32]
+        );
         let short = STANDARD.encode([7u8; 16]);
         assert_eq!(
-            decode_secret(&short).unwrap_err(),
-            SealError::WrongLength { index: 0, len: 16 }
+            decode_secret(2, &short).unwrap_err(),
+            SealError::WrongLength { index: 2, len: 16 }
         );
         assert_eq!(
-            decode_secret(&STANDARD.encode([7u8; 33])).unwrap_err(),
+            decode_secret(0, &STANDARD.encode([7u8; 33])).unwrap_err(),
             SealError::WrongLength { index: 0, len: 33 }
         );
         assert_eq!(
-            decode_secret("not base64!").unwrap_err(),
-            SealError::NotBase64
+            decode_secret(1, "not base64!").unwrap_err(),
+            SealError::NotBase64 { index: 1 }
         );
         // A 32-character string is not read as raw key bytes (oauth2-proxy #579).
-        assert!(decode_secret("0123456789abcdef0123456789abcdef").is_err());
+        assert!(decode_secret(0, "0123456789abcdef0123456789abcdef").is_err());
     }
 
     #[test]
