@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::Provider;
+use super::redirect::local_target;
 use crate::config::ForwardField;
 use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
@@ -193,7 +194,8 @@ pub struct State {
     pub provider: Provider,
     /// The `merchant_uid` (V1) or `identityVerificationId` (V2) verigate minted for the visit.
     pub id: ImpUid,
-    /// Where to go afterwards: a local path and query, already validated by [`super::redirect`].
+    /// Where to go afterwards: always a local path and query ([`local_target`] is applied when
+    /// the state is made and again when it is read back).
     pub rd: String,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
@@ -215,7 +217,7 @@ impl State {
         State {
             provider,
             id,
-            rd: rd.to_owned(),
+            rd: local_target(rd).into_owned(),
             issued_at: now,
             expires_at: add(now, STATE_TTL),
         }
@@ -270,7 +272,7 @@ pub(super) fn decode_state(json: &[u8]) -> Option<State> {
     Some(State {
         provider: w.p,
         id: ImpUid::parse(&w.i).ok()?,
-        rd: w.r.into_owned(),
+        rd: local_target(&w.r).into_owned(),
         issued_at: from_secs(w.ia)?,
         expires_at: from_secs(w.ex)?,
     })

@@ -269,6 +269,26 @@ fn a_state_binds_its_minted_id_and_rd_for_fifteen_minutes() {
     // The minted ids are unpredictable: fixed nonces give fixed ids, fresh ones differ.
     let fixed = State::with_nonce(Provider::PortOneV2, [0; 16], "/", at(NOW));
     assert_eq!(fixed.id.as_str(), "vg_AAAAAAAAAAAAAAAAAAAAAA");
+    // Whatever rd it is given, a state only ever returns to a local path.
+    for rd in [
+        "//evil.com",
+        "https://evil.com",
+        "/\\evil",
+        "/.verigate/verify",
+    ] {
+        assert_eq!(
+            State::with_nonce(Provider::IamportV1, [1; 16], rd, at(NOW)).rd,
+            "/"
+        );
+    }
+    let kept = State::with_nonce(Provider::IamportV1, [1; 16], "/%61dult/./x?y=1", at(NOW));
+    assert_eq!(kept.rd, "/adult/x?y=1");
+    // …and read back: a state whose rd field was set by hand is checked again when opened.
+    let mut forged = State::with_nonce(Provider::IamportV1, [2; 16], "/", at(NOW));
+    forged.rd = "//evil.com".into();
+    let set = c.issue_state(&forged, at(NOW)).unwrap();
+    let value = session_value(&set);
+    assert_eq!(c.open_state(value, at(NOW)).unwrap().rd, "/");
 }
 
 #[test]
