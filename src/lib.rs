@@ -2,9 +2,10 @@
 //! an app.
 //!
 //! A request travels **route → extract → resolve (cache, then API) → judge (policy) → annotate
-//! (headers) → forward**, and the modules follow that path. The pure rooms ([`imp_uid`],
-//! [`extract`], [`identity`], [`policy`], [`headers`], [`error`]) hold the logic and take "now"
-//! as an argument; the I/O rooms ([`iamport`], [`resolver`], [`proxy`], [`server`],
+//! (headers) → forward**, and the modules follow that path; gated paths add **normalise → gate
+//! → page → cookie**. The pure rooms ([`imp_uid`], [`extract`], [`identity`], [`policy`],
+//! [`headers`], [`error`], [`path`], [`seal`], [`session`]) hold the logic and take "now" as an
+//! argument; the I/O rooms ([`iamport`], [`resolver`], [`proxy`], [`server`],
 //! [`sandbox`], [`echo`]) are thin.
 
 pub mod access_log;

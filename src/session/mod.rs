@@ -27,6 +27,13 @@ pub fn is_reserved_path(path: &str) -> bool {
         && matches!(b.get(p.len()), None | Some(b'/'))
 }
 
+/// Whether a request without a session is a browser navigation, to be sent to the verification
+/// page (302) rather than refused with 401 `verification_required` (§9.4): `GET` or `HEAD` whose
+/// `Accept` prefers `text/html`.
+pub fn is_navigation(method: &str, accept: Option<&[u8]>) -> bool {
+    matches!(method, "GET" | "HEAD") && crate::error::prefers_html(accept)
+}
+
 /// Which API a verification id belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Provider {
@@ -54,6 +61,24 @@ mod tests {
         }
         for p in ["/", "/.verigatex", "/x/.verigate", "/verigate", "/.verigat"] {
             assert!(!is_reserved_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn only_html_navigations_are_sent_to_the_page() {
+        let html: &[u8] = b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        let cases: &[(&str, Option<&[u8]>, bool)] = &[
+            ("GET", Some(html), true),
+            ("HEAD", Some(html), true),
+            ("POST", Some(html), false),
+            ("PUT", Some(html), false),
+            ("get", Some(html), false),
+            ("GET", Some(b"application/json"), false),
+            ("GET", Some(b"*/*"), false),
+            ("GET", None, false),
+        ];
+        for (method, accept, want) in cases {
+            assert_eq!(is_navigation(method, *accept), *want, "{method} {accept:?}");
         }
     }
 }
