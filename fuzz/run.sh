@@ -21,7 +21,7 @@ if ! [[ "$secs" =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 shift $(($# > 0 ? 1 : 0))
-all=(extract_json extract_form extract_query api_response)
+all=(extract_json extract_form extract_query extract_body api_response)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

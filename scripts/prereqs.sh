@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what cargo cannot fetch: cmake and a C compiler (pingora's and aws-lc's C parts) and
-# Python's venv module (the interop tests). Uses apt-get when something is missing; says clearly
-# what to install by hand when it cannot.
+# Installs what cargo cannot fetch: cmake and a C compiler (pingora's and aws-lc's C parts),
+# Python's venv module (the interop tests) and PHP's command line (tests/php.rs runs the README's
+# PHP app under `php -S`). Uses apt-get when something is missing; says clearly what to install
+# by hand when it cannot.
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,7 @@ command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v php >/dev/null 2>&1 || missing+=(php-cli)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

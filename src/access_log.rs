@@ -30,7 +30,11 @@ pub struct AccessRecord<'a> {
     pub cache: Option<&'a str>,
     pub api_ms: Option<f64>,
     pub total_ms: f64,
+    /// The TCP peer.
     pub client: Option<String>,
+    /// The client verigate believes in: the peer, or with a trusted peer the rightmost
+    /// untrusted address of `X-Forwarded-For` (gateway.md §4.1).
+    pub forwarded_for: Option<&'a str>,
 }
 
 /// A non-blocking JSON-lines writer.

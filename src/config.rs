@@ -34,6 +34,7 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use crate::extract::ImpUidSource;
+use crate::forwarded::TrustedProxies;
 use crate::policy::{AgeBasis, Policy};
 
 /// The largest accepted `server.max_body_bytes`: pingora 0.9 keeps at most 64 KiB of a request
@@ -137,6 +138,8 @@ pub struct ServerSettings {
     pub upgrade_sock: PathBuf,
     /// Where the access log goes.
     pub access_log: AccessLogTarget,
+    /// Peers whose `X-Forwarded-*` and `Forwarded` headers are believed (§4.1).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Destination of the access log (`server.access_log`: `"stdout"`, `"off"` or a file path).
@@ -593,6 +596,21 @@ impl Config {
             s.max_body_bytes,
             s.grace_period.as_secs()
         );
+        let trusted: Vec<String> = s
+            .trusted_proxies
+            .nets()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = writeln!(
+            out,
+            "trusted   {}",
+            if trusted.is_empty() {
+                "no proxies (client X-Forwarded-* and Forwarded headers are replaced)".to_string()
+            } else {
+                format!("proxies {}", trusted.join(", "))
+            }
+        );
         let u = &self.upstream;
         let addrs: Vec<String> = u.addrs.iter().map(ToString::to_string).collect();
         let scheme = if u.tls { "https" } else { "http" };
@@ -709,11 +727,19 @@ impl Config {
         out
     }
 
-    /// The index in `routes` of the route for this method and exact path, if any.
+    /// The index in `routes` of the route for this method and exact path, if any. A `GET`
+    /// route also takes `HEAD` (a `HEAD` route of its own, when there is one, comes first).
     pub fn route_index(&self, method: &http::Method, path: &str) -> Option<usize> {
-        self.routes
-            .iter()
-            .position(|r| r.method == *method && r.path == path)
+        let find = |m: &http::Method| {
+            self.routes
+                .iter()
+                .position(|r| r.method == *m && r.path == path)
+        };
+        find(method).or_else(|| {
+            (*method == http::Method::HEAD)
+                .then(|| find(&http::Method::GET))
+                .flatten()
+        })
     }
 }
 
@@ -780,6 +806,7 @@ struct RawServer {
     pid_file: S<String>,
     upgrade_sock: S<String>,
     access_log: S<String>,
+    trusted_proxies: S<Vec<S<String>>>,
 }
 
 impl Default for RawServer {
@@ -794,6 +821,7 @@ impl Default for RawServer {
             pid_file: dstr("/tmp/verigate.pid"),
             upgrade_sock: dstr("/tmp/verigate_upgrade.sock"),
             access_log: dstr("stdout"),
+            trusted_proxies: dv(Vec::new()),
         }
     }
 }
@@ -1779,6 +1807,21 @@ impl Checker<'_> {
                 ),
             );
         }
+        let mut trusted = Vec::new();
+        for entry in r.trusted_proxies.get_ref() {
+            match TrustedProxies::parse_entry(entry.get_ref()) {
+                Some(net) => trusted.push(net),
+                None => self.error(
+                    &entry.span(),
+                    &t,
+                    format!(
+                        "`trusted_proxies` in [server]: `{}` is not an IP address or CIDR such \
+                         as 192.0.2.7, 10.0.0.0/8 or fd00::/8",
+                        entry.get_ref()
+                    ),
+                ),
+            }
+        }
         ServerSettings {
             listen,
             tls,
@@ -1793,6 +1836,7 @@ impl Checker<'_> {
                 "off" => AccessLogTarget::Off,
                 path => AccessLogTarget::File(PathBuf::from(path)),
             },
+            trusted_proxies: TrustedProxies::new(trusted),
         }
     }
 
@@ -2634,6 +2678,26 @@ policy = "adult"
             c.route_index(&http::Method::GET, "/certifications")
                 .is_none()
         );
+        // A GET route takes HEAD; a POST route does not take GET or HEAD.
+        assert_eq!(
+            c.route_index(&http::Method::HEAD, "/certifications/redirect"),
+            redirect
+        );
+        assert!(
+            c.route_index(&http::Method::HEAD, "/certifications")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_head_route_of_its_own_comes_before_the_get_route() {
+        let c = ok("[policies.p]\n\
+             [[routes]]\nname = \"g\"\nmethod = \"GET\"\npath = \"/x\"\npolicy = \"p\"\n\
+             [[routes]]\nname = \"h\"\nmethod = \"HEAD\"\npath = \"/x\"\npolicy = \"p\"\n");
+        let name = |m: http::Method| c.route_index(&m, "/x").map(|i| &*c.routes[i].name);
+        assert_eq!(name(http::Method::GET), Some("g"));
+        assert_eq!(name(http::Method::HEAD), Some("h"));
+        assert_eq!(name(http::Method::POST), None);
     }
 
     #[test]
@@ -2727,6 +2791,51 @@ policy = "adult"
     fn admin_listen_empty_string_turns_the_admin_listener_off() {
         let c = ok(&format!("[server]\nadmin_listen = \"\"\n{MINIMAL}"));
         assert_eq!(c.server.admin_listen, None);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidrs_and_none_by_default() {
+        assert!(ok(MINIMAL).server.trusted_proxies.is_empty());
+        let c = ok(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"fd00::/8\"]\n{MINIMAL}"
+        ));
+        let t = &c.server.trusted_proxies;
+        for (ip, want) in [
+            ("10.9.8.7", true),
+            ("192.0.2.7", true),
+            ("192.0.2.8", false),
+            ("fd00::1", true),
+            ("::ffff:10.0.0.1", true),
+            ("127.0.0.1", false),
+        ] {
+            assert_eq!(t.contains(ip.parse().unwrap()), want, "{ip}");
+        }
+        assert!(
+            c.describe()
+                .contains("trusted   proxies 10.0.0.0/8, 192.0.2.7/32, fd00::/8"),
+            "{}",
+            c.describe()
+        );
+        assert!(ok(MINIMAL).describe().contains("trusted   no proxies"));
+    }
+
+    #[test]
+    fn a_bad_trusted_proxy_is_located_and_says_what_is_valid() {
+        let text = format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.1\", \"edge.internal\", \"10.0.0.0/40\"]\n{MINIMAL}"
+        );
+        let all = located(&text);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert_eq!((all[0].0, all[0].1), (2, 32));
+        assert!(
+            all[0]
+                .2
+                .contains("`edge.internal` is not an IP address or CIDR"),
+            "{}",
+            all[0].2
+        );
+        assert_eq!((all[1].0, all[1].1), (2, 49));
+        assert!(all[1].2.contains("`10.0.0.0/40`"), "{}", all[1].2);
     }
 
     #[test]

@@ -241,19 +241,24 @@ async fn walkthrough(
     );
 
     println!("\n3. A client forges the verdict on an ordinary route");
-    println!("   GET /account with 'x-verified-verdict: allow' and 'X_Verified_Name: admin'");
+    println!(
+        "   GET /account with 'x-verified-verdict: allow', 'X_Verified_Name: admin' and \
+         'X-Verified.Age: 99' (PHP reads all three as HTTP_X_VERIFIED_*)"
+    );
     let resp = client
         .get(format!("{base}/account"))
         .header("x-verified-verdict", "allow")
         .header("X_Verified_Name", "admin")
+        .header("X-Verified.Age", "99")
         .send()
         .await?;
     let app: serde_json::Value = resp.json().await?;
     print!("{}", app_view(&app));
     step.check(
-        app["headers"].get("x-verified-verdict").is_none()
-            && app["headers"].get("x_verified_name").is_none(),
-        "stripped: only verigate can set x-verified-* headers",
+        ["x-verified-verdict", "x_verified_name", "x-verified.age"]
+            .iter()
+            .all(|h| app["headers"].get(h).is_none()),
+        "stripped: only verigate can set x-verified-* headers, however they are spelled",
     );
 
     println!("\n4. An imp_uid the API does not know");

@@ -1,8 +1,11 @@
-//! Taking the `imp_uid` out of a request: from the query string or from a JSON or form body.
+//! Taking the `imp_uid` out of a request: from the query string or from a JSON, form or
+//! multipart body.
 //!
 //! Everything here is pure and works on borrowed bytes: a JSON body is scanned for the one field
 //! without building a document, so a large body costs no allocation beyond the field itself.
-//! Ambiguity is refused: two `imp_uid` keys or parameters are an error, never "pick one".
+//! Ambiguity is refused: two `imp_uid` keys, parameters or form fields are an error, never
+//! "pick one". A body without a type, or sent as `text/plain` (what `fetch` sends for a string),
+//! is JSON when it parses as an object and a form otherwise, the way browsers' callers mean it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -44,7 +47,7 @@ pub enum ExtractError {
     Ambiguous,
     #[error("the body is not valid {0}")]
     Malformed(BodyKind),
-    #[error("the body's content type is not JSON or a form")]
+    #[error("the body's content type is not JSON, a form or multipart form data")]
     UnsupportedMediaType,
 }
 
@@ -53,6 +56,10 @@ pub enum ExtractError {
 pub enum BodyKind {
     Json,
     Form,
+    /// `multipart/form-data`: text fields are read, file parts skipped.
+    Multipart,
+    /// `text/plain` or no type: JSON when it parses as an object, else a form.
+    Plain,
 }
 
 impl fmt::Display for BodyKind {
@@ -60,6 +67,8 @@ impl fmt::Display for BodyKind {
         f.write_str(match self {
             BodyKind::Json => "JSON (a top-level object)",
             BodyKind::Form => "form data",
+            BodyKind::Multipart => "multipart form data",
+            BodyKind::Plain => "JSON or form data",
         })
     }
 }
@@ -76,6 +85,8 @@ pub fn body_kind(content_type: &[u8]) -> Option<BodyKind> {
     match essence.as_str() {
         "application/json" => Some(BodyKind::Json),
         "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+        "multipart/form-data" => Some(BodyKind::Multipart),
+        "text/plain" => Some(BodyKind::Plain),
         e if e.starts_with("application/") && e.ends_with("+json") => Some(BodyKind::Json),
         _ => None,
     }
@@ -122,12 +133,19 @@ pub fn from_body(
     if body.is_empty() {
         return Ok(None);
     }
-    let kind = content_type
-        .and_then(body_kind)
-        .ok_or(ExtractError::UnsupportedMediaType)?;
+    let kind = match content_type {
+        None => BodyKind::Plain,
+        Some(ct) => body_kind(ct).ok_or(ExtractError::UnsupportedMediaType)?,
+    };
     let value = match kind {
         BodyKind::Form => single_form_value(body, field)?,
         BodyKind::Json => json_field(body, field)?,
+        // Only a multipart type (checked above) gets here, so `content_type` is present.
+        BodyKind::Multipart => multipart_field(content_type.unwrap_or_default(), body, field)?,
+        BodyKind::Plain => match json_field(body, field) {
+            Err(ExtractError::Malformed(_)) => single_form_value(body, field)?,
+            parsed => parsed?,
+        },
     };
     value
         .map(|v| ImpUid::parse(&v).map_err(ExtractError::from))
@@ -165,6 +183,47 @@ fn json_field(body: &[u8], field: &str) -> Result<Option<Cow<'static, str>>, Ext
     de.end()
         .map_err(|_| ExtractError::Malformed(BodyKind::Json))?;
     Ok(found.map(Cow::Owned))
+}
+
+/// The single text field `field` of a `multipart/form-data` body. Parts with a file name are
+/// skipped without being kept; the body is already whole and bounded by `max_body_bytes`.
+fn multipart_field(
+    content_type: &[u8],
+    body: &[u8],
+    field: &str,
+) -> Result<Option<Cow<'static, str>>, ExtractError> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let malformed = || ExtractError::Malformed(BodyKind::Multipart);
+    let content_type = std::str::from_utf8(content_type).map_err(|_| malformed())?;
+    let boundary = multer::parse_boundary(content_type).map_err(|_| malformed())?;
+    let whole = futures_util::stream::once(std::future::ready(Ok::<_, std::convert::Infallible>(
+        bytes::Bytes::copy_from_slice(body),
+    )));
+    let mut parts = multer::Multipart::new(whole, boundary);
+    let read = async move {
+        let mut found = None;
+        while let Some(part) = parts.next_field().await.map_err(|_| malformed())? {
+            if part.file_name().is_some() || part.name() != Some(field) {
+                continue;
+            }
+            if found.is_some() {
+                return Err(ExtractError::Ambiguous);
+            }
+            let value = part.bytes().await.map_err(|_| malformed())?;
+            // Not UTF-8 is not an imp_uid: the replacement character fails its validation.
+            found = Some(Cow::Owned(String::from_utf8_lossy(&value).into_owned()));
+        }
+        Ok(found)
+    };
+    // The stream is one ready chunk, so the parser never waits: one poll finishes it, and this
+    // pure function needs no runtime.
+    let mut read = std::pin::pin!(read);
+    match read.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(malformed()),
+    }
 }
 
 const NOT_A_STRING: &str = "verigate: imp_uid not a string";
@@ -309,13 +368,143 @@ mod tests {
             (FORM, b"imp_uid=imp_1&imp_uid=imp_1", Err(Ambiguous)),
             (FORM, b"imp_uid=imp_1%2F..", Err(Invalid(ImpUidError::BadCharacter))),
             (FORM, b"other=1", Err(Missing)),
-            (Some(b"text/plain"), b"imp_uid=imp_1", Err(UnsupportedMediaType)),
-            (Some(b"multipart/form-data; boundary=x"), b"--x", Err(UnsupportedMediaType)),
-            (None, br#"{"imp_uid":"imp_1"}"#, Err(UnsupportedMediaType)),
+            // `fetch` with a string body sends text/plain; curl -d without -H sends no type.
+            (Some(b"text/plain"), b"imp_uid=imp_1", uid("imp_1")),
+            (Some(b"Text/Plain;charset=UTF-8"), br#"{"imp_uid":"imp_1"}"#, uid("imp_1")),
+            (None, br#"{"imp_uid":"imp_1"}"#, uid("imp_1")),
+            (None, b"imp_uid=imp_1&a=%7B", uid("imp_1")),
+            (None, br#" {"imp_uid":"imp_1","imp_uid":"imp_2"}"#, Err(Ambiguous)),
+            (None, br#"{"imp_uid":7}"#, Err(NotAString)),
+            // Not an object: read as a form, which has no such parameter.
+            (None, br#"["imp_1"]"#, Err(Missing)),
+            (None, br#"{"imp_uid":"imp_1"} x"#, Err(Missing)),
+            (None, b"imp_uid=a&imp_uid=b", Err(Ambiguous)),
+            (Some(b"text/html"), b"imp_uid=imp_1", Err(UnsupportedMediaType)),
+            (Some(b"application/xml"), b"<imp_uid/>", Err(UnsupportedMediaType)),
+            (Some(b"multipart/mixed; boundary=x"), b"--x--", Err(UnsupportedMediaType)),
         ];
         for (i, (ct, body, want)) in cases.iter().enumerate() {
             let got = extract(ImpUidSource::Body, "imp_uid", "", *ct, body);
             assert_eq!(&got, want, "case {i}: {:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    /// A multipart body as a browser's `FormData` sends it.
+    fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, file, value) in parts {
+            out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match file {
+                Some(f) => out.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                         Content-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => out.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        out
+    }
+
+    #[test]
+    fn multipart_bodies_give_their_text_field_and_skip_files() {
+        let b = "----WebKitFormBoundaryAbCdE7xYz";
+        let ct = format!("multipart/form-data; boundary={b}");
+        let odd_case = format!("Multipart/Form-Data; BOUNDARY={b}");
+        let quoted = format!("multipart/form-data; charset=utf-8; Boundary=\"{b}\"");
+        let file: &[u8] = b"\x89PNG\r\n--not-the-boundary\r\nimp_uid=imp_evil\0\xff";
+        let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+            (
+                &ct,
+                multipart(b, &[("imp_uid", None, b"imp_1")]),
+                uid("imp_1"),
+            ),
+            (
+                &odd_case,
+                multipart(
+                    b,
+                    &[
+                        ("merchant_uid", None, b"m 1"),
+                        ("photo", Some("a.png"), file),
+                        ("imp_uid", None, b"imp_2"),
+                    ],
+                ),
+                uid("imp_2"),
+            ),
+            (
+                &quoted,
+                multipart(b, &[("imp_uid", None, b"imp_3")]),
+                uid("imp_3"),
+            ),
+            // A file part under the field's name is not the field.
+            (
+                &ct,
+                multipart(b, &[("imp_uid", Some("x.txt"), b"imp_f")]),
+                Err(Missing),
+            ),
+            (
+                &ct,
+                multipart(
+                    b,
+                    &[
+                        ("imp_uid", Some("x.txt"), b"imp_f"),
+                        ("imp_uid", None, b"imp_4"),
+                    ],
+                ),
+                uid("imp_4"),
+            ),
+            (
+                &ct,
+                multipart(
+                    b,
+                    &[("imp_uid", None, b"imp_1"), ("imp_uid", None, b"imp_1")],
+                ),
+                Err(Ambiguous),
+            ),
+            (&ct, multipart(b, &[("other", None, b"x")]), Err(Missing)),
+            (
+                &ct,
+                multipart(b, &[("imp_uid", None, b"../x")]),
+                Err(Invalid(ImpUidError::BadCharacter)),
+            ),
+            (
+                &ct,
+                multipart(b, &[("imp_uid", None, b"imp_\xff")]),
+                Err(Invalid(ImpUidError::BadCharacter)),
+            ),
+            // The boundary is case-sensitive: another case is another boundary.
+            (
+                &ct,
+                multipart(&b.to_ascii_lowercase(), &[("imp_uid", None, b"imp_1")]),
+                Err(Malformed(BodyKind::Multipart)),
+            ),
+            (
+                &ct,
+                b"imp_uid=imp_1".to_vec(),
+                Err(Malformed(BodyKind::Multipart)),
+            ),
+            (
+                &ct,
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"imp_uid\"\r\n\r\nimp_1")
+                    .into_bytes(),
+                Err(Malformed(BodyKind::Multipart)),
+            ),
+            (
+                "multipart/form-data",
+                multipart(b, &[("imp_uid", None, b"imp_1")]),
+                Err(Malformed(BodyKind::Multipart)),
+            ),
+        ];
+        for (i, (ct, body, want)) in cases.iter().enumerate() {
+            let got = extract(ImpUidSource::Body, "imp_uid", "", Some(ct.as_bytes()), body);
+            assert_eq!(&got, want, "case {i}: {ct}");
         }
     }
 

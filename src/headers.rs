@@ -29,19 +29,32 @@ pub fn percent_encode(s: &str) -> String {
 /// Headers that only verigate may set, apart from the prefixed ones.
 const RESERVED_EXACT: [&str; 3] = ["signature", "signature-input", "content-digest"];
 
-/// Whether a client-sent header must be removed: its name, lower-cased with `_` read as `-`,
-/// starts with `prefix`, or it is one of the signature headers. `prefix` is lower-case.
+/// A header name as CGI-style runtimes read it: lower-cased, every byte other than `a-z0-9`
+/// read as `-`. PHP, CGI and WSGI turn `X-Verified.Verdict`, `X_Verified~Verdict` and
+/// `x-verified-verdict` into one variable, so a rule over names must see them as one name.
+pub fn app_reading(name: &str) -> impl Iterator<Item = u8> + Clone + '_ {
+    name.bytes().map(|b| match b.to_ascii_lowercase() {
+        c @ (b'a'..=b'z' | b'0'..=b'9') => c,
+        _ => b'-',
+    })
+}
+
+/// Whether `name` read as the app reads it (see [`app_reading`]) starts with `prefix` read the
+/// same way.
+pub fn reads_as_prefixed(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len() && app_reading(name).take(prefix.len()).eq(app_reading(prefix))
+}
+
+/// Whether `name` read as the app reads it is `other` read the same way.
+pub fn reads_as(name: &str, other: &str) -> bool {
+    name.len() == other.len() && app_reading(name).eq(app_reading(other))
+}
+
+/// Whether a client-sent header must be removed: read as the app reads it (see
+/// [`app_reading`]), its name starts with `prefix` read the same way, or it is one of the
+/// signature headers.
 pub fn is_reserved(name: &str, prefix: &str) -> bool {
-    let normalized = name.bytes().map(|b| match b {
-        b'_' => b'-',
-        other => other.to_ascii_lowercase(),
-    });
-    if normalized.clone().take(prefix.len()).eq(prefix.bytes()) && name.len() >= prefix.len() {
-        return true;
-    }
-    RESERVED_EXACT
-        .iter()
-        .any(|r| r.len() == name.len() && normalized.clone().eq(r.bytes()))
+    reads_as_prefixed(name, prefix) || RESERVED_EXACT.iter().any(|r| reads_as(name, r))
 }
 
 /// The prefixed header names, built once from the configuration.
@@ -218,6 +231,42 @@ mod tests {
         }
         assert!(is_reserved("x-id-verdict", "x-id-"));
         assert!(!is_reserved("x-verified-verdict", "x-id-"));
+    }
+
+    /// Every token character HTTP allows in a field name (RFC 9110 §5.6.2) other than letters
+    /// and digits.
+    const TCHAR_SYMBOLS: &str = "!#$%&'*+-.^_`|~";
+
+    #[test]
+    fn reserved_headers_match_with_every_token_character_as_a_separator() {
+        for sep in TCHAR_SYMBOLS.chars() {
+            for name in [
+                format!("x{sep}verified{sep}verdict"),
+                format!("X{sep}VERIFIED{sep}Verdict"),
+                format!("x-verified{sep}name"),
+                format!("x{sep}verified-"),
+                format!("signature{sep}input"),
+                format!("Content{sep}Digest"),
+            ] {
+                // Header names the http crate (and so pingora) accepts are what clients can send.
+                assert!(
+                    http::HeaderName::from_bytes(name.as_bytes()).is_ok(),
+                    "{name}"
+                );
+                assert!(is_reserved(&name, "x-verified-"), "{name} is not stripped");
+            }
+            for name in [
+                format!("x{sep}verifiedverdict"),
+                format!("signature{sep}inputs"),
+                format!("content{sep}digests"),
+                format!("x-request{sep}id"),
+            ] {
+                assert!(!is_reserved(&name, "x-verified-"), "{name} is stripped");
+            }
+        }
+        // A name made only of separators where the prefix has letters is not the prefix.
+        assert!(!is_reserved("x-----------", "x-verified-"));
+        assert!(is_reserved("x.id.verdict", "x-id-"));
     }
 
     fn policy() -> Policy {

@@ -4,9 +4,9 @@
 //! A request travels **route → extract → resolve (cache, then API) → judge (policy) → annotate
 //! (headers) → forward**, and the modules follow that path; gated paths add **normalise → gate
 //! → page → cookie**. The pure rooms ([`imp_uid`], [`extract`], [`identity`], [`policy`],
-//! [`headers`], [`error`], [`path`], [`seal`], [`session`]) hold the logic and take "now" as an
-//! argument; the I/O rooms ([`iamport`], [`resolver`], [`proxy`], [`server`],
-//! [`sandbox`], [`echo`]) are thin.
+//! [`headers`], [`forwarded`], [`error`], [`path`], [`seal`], [`session`]) hold the logic and
+//! take "now" as an argument; the I/O rooms ([`iamport`], [`resolver`], [`proxy`],
+//! [`server`], [`sandbox`], [`echo`]) are thin.
 
 pub mod access_log;
 pub mod admin;
@@ -16,6 +16,7 @@ pub mod demo;
 pub mod echo;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod headers;
 pub mod iamport;
 pub mod identity;

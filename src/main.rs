@@ -87,51 +87,6 @@ fn init_logging(default: &str) {
         .try_init();
 }
 
-/// Writes `contents` to a new file only its owner can read.
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(contents.as_bytes())
-}
-
-fn keygen(alg: &str, out: Option<&std::path::Path>) -> ExitCode {
-    let (secret, public) = match alg {
-        "ed25519" => {
-            let (pem, jwk) = verigate::signing::keygen_ed25519();
-            (pem, Some(jwk))
-        }
-        _ => (verigate::signing::keygen_hmac(), None),
-    };
-    match (out, public) {
-        (None, Some(_)) => {
-            eprintln!("verigate keygen: --out FILE is required for an ed25519 key");
-            ExitCode::from(2)
-        }
-        (None, None) => {
-            println!("{secret}");
-            ExitCode::SUCCESS
-        }
-        (Some(path), public) => match write_private(path, &format!("{}\n", secret.trim_end())) {
-            Ok(()) => {
-                eprintln!("wrote {}", path.display());
-                if let Some(jwk) = public {
-                    println!("{jwk}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("verigate keygen: cannot create {}: {e}", path.display());
-                ExitCode::FAILURE
-            }
-        },
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the walkthrough; the server's own chatter would drown it.
@@ -194,7 +149,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { once } => verigate::demo::run(once),
-        Command::Keygen { alg, out } => keygen(&alg, out.as_deref()),
+        Command::Keygen { alg, out } => verigate::signing::keygen(&alg, out.as_deref()),
         Command::Echo { listen } => {
             let served = tokio::runtime::Runtime::new().and_then(|rt| {
                 rt.block_on(async {

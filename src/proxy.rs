@@ -23,6 +23,7 @@ use crate::access_log::{AccessLog, AccessRecord};
 use crate::config::{Config, OnDeny, OnFailure, Route, UpstreamSettings};
 use crate::error::{GatewayError, RETRY_AFTER_SECS, prefers_html};
 use crate::extract;
+use crate::forwarded::{self, Hop, TrustedProxies};
 use crate::headers::{self, Annotation, HeaderList, HeaderNames};
 use crate::imp_uid::ImpUid;
 use crate::metrics::{Metrics, RequestOutcome, RouteCounters};
@@ -86,6 +87,8 @@ pub struct GatewayState {
     upstreams: Arc<Upstreams>,
     /// Fixed at start: the balancer and its health checks are built from it.
     upstream: UpstreamSettings,
+    /// Fixed at start, like the rest of `[server]`.
+    trusted_proxies: TrustedProxies,
     /// imp_uids that passed a `single_use` route, each kept for its freshness window.
     used: moka::future::Cache<ImpUid, std::time::Duration>,
     /// Set once a graceful stop or upgrade has begun: every answer then closes its connection,
@@ -103,6 +106,7 @@ impl GatewayState {
         upstreams: Arc<Upstreams>,
     ) -> Self {
         let upstream = runtime.config.upstream.clone();
+        let trusted_proxies = runtime.config.server.trusted_proxies.clone();
         GatewayState {
             runtime: ArcSwap::from_pointee(runtime),
             resolver,
@@ -110,6 +114,7 @@ impl GatewayState {
             access_log,
             upstreams,
             upstream,
+            trusted_proxies,
             draining: std::sync::atomic::AtomicBool::new(false),
             used: moka::future::Cache::builder()
                 .max_capacity(USED_CAPACITY)
@@ -194,6 +199,8 @@ pub struct RequestCtx {
     cache: Option<CacheStatus>,
     /// The access log's `error`: the §4.4 code of a refusal, or why pingora failed the request.
     error: Option<&'static str>,
+    /// The client verigate believes in (§4.1), for the access log.
+    forwarded_for: Option<String>,
 }
 
 const X_REQUEST_ID: &str = "x-request-id";
@@ -555,6 +562,7 @@ impl ProxyHttp for Gateway {
             imp_uid: None,
             cache: None,
             error: None,
+            forwarded_for: None,
         }
     }
 
@@ -564,6 +572,15 @@ impl ProxyHttp for Gateway {
         }
         let rt = self.state.runtime();
         strip_reserved(session.req_header_mut(), &rt.config.headers.prefix);
+        let hop = Hop {
+            peer: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+        };
+        ctx.forwarded_for =
+            forwarded::apply(session.req_header_mut(), hop, &self.state.trusted_proxies);
         ctx.request_id = request_id(session.req_header());
         session
             .req_header_mut()
@@ -743,6 +760,7 @@ impl ProxyHttp for Gateway {
             api_ms: ctx.api_time.map(|d| d.as_secs_f64() * 1000.0),
             total_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             client: session.client_addr().map(ToString::to_string),
+            forwarded_for: ctx.forwarded_for.as_deref(),
         });
     }
 }

@@ -448,7 +448,7 @@ async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
             "invalid_imp_uid",
         ),
         (
-            "text/plain",
+            "text/html",
             b"imp_uid=imp_1".to_vec(),
             415,
             "unsupported_media_type",

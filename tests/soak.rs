@@ -37,8 +37,10 @@ const MINORS: usize = 16;
 const MARKER: &str = "x-soak-id";
 
 /// Headers a client forges; each value but `allow` is one the gateway never sets.
-const FORGED: [(&str, &str); 9] = [
+const FORGED: [(&str, &str); 11] = [
     ("x-verified-verdict", "allow"),
+    ("X-Verified.Verdict", "allow"),
+    ("x-verified~birth", "1900-01-01"),
     ("X_Verified_Name", "forged-name"),
     ("x-verified-imp-uid", "imp_forged"),
     ("X-VERIFIED-AGE", "-1"),
@@ -245,11 +247,7 @@ fn request(client: &reqwest::Client, base: &str, id: usize, p: &Plan) -> reqwest
             let (content_type, body) = MALFORMED[p.variant];
             post("/certifications", content_type, body.to_owned())
         }
-        Kind::Unsupported => post(
-            "/certifications",
-            "text/plain",
-            format!("imp_uid={}", p.uid),
-        ),
+        Kind::Unsupported => post("/certifications", "text/html", format!("imp_uid={}", p.uid)),
         Kind::ForgedPassthrough => forge(post("/account", "application/json", json)),
         Kind::Passthrough => client.get(format!("{base}/plain?n={id}")),
     };
@@ -307,7 +305,10 @@ async fn run_phase(
 
 /// Whether a header name is one only the gateway may set (gateway.md §4.1).
 fn reserved(name: &str) -> bool {
-    let n = name.to_ascii_lowercase().replace('_', "-");
+    // As PHP, CGI and WSGI read a name: every character other than a-z0-9 is one separator.
+    let n = name
+        .to_ascii_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
     n.starts_with("x-verified-")
         || ["signature", "signature-input", "content-digest"].contains(&n.as_str())
 }

@@ -162,3 +162,77 @@ fn a_bad_certificate_file_is_refused_at_start_with_a_clear_message() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_tls_listener_forwards_https_and_the_authority_and_believes_only_trusted_peers() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = make_pki(pki.path());
+    let root = reqwest::Certificate::from_pem(ca.as_bytes()).unwrap();
+    for trusted in [r#"["10.0.0.0/8"]"#, r#"["127.0.0.1"]"#] {
+        let tls = free_addr();
+        let s = Stack::with(|p| {
+            with_tls(p, tls, pki.path()).replacen(
+                "[server]\n",
+                &format!("[server]\ntrusted_proxies = {trusted}\n"),
+                1,
+            )
+        })
+        .await;
+        let believed = trusted.contains("127.0.0.1");
+        let uid = s.person("홍길동", "1980-01-01");
+        for http2 in [true, false] {
+            let builder = reqwest::Client::builder()
+                .add_root_certificate(root.clone())
+                .resolve("localhost", tls);
+            let client = if http2 {
+                builder.http2_prior_knowledge()
+            } else {
+                builder.http1_only()
+            }
+            .build()
+            .unwrap();
+            for path in ["/certifications", "/plain"] {
+                let resp = client
+                    .post(format!("https://localhost:{}{path}", tls.port()))
+                    .header("content-type", "application/json")
+                    .header("x-forwarded-for", "198.51.100.7")
+                    .header("x-forwarded-proto", "http")
+                    .header("x-forwarded-host", "shop.example")
+                    .header("forwarded", "for=198.51.100.7")
+                    .body(format!(r#"{{"imp_uid":"{uid}"}}"#))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                let got = s.last();
+                let h = |n: &str| got.header(n).map(str::to_owned);
+                let what = format!("{trusted} http2={http2} {path}");
+                if believed {
+                    assert_eq!(
+                        h("x-forwarded-for").as_deref(),
+                        Some("198.51.100.7, 127.0.0.1"),
+                        "{what}"
+                    );
+                    assert_eq!(h("x-forwarded-proto").as_deref(), Some("http"), "{what}");
+                    assert_eq!(
+                        h("x-forwarded-host").as_deref(),
+                        Some("shop.example"),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        h("forwarded").as_deref(),
+                        Some("for=198.51.100.7"),
+                        "{what}"
+                    );
+                } else {
+                    assert_eq!(h("x-forwarded-for").as_deref(), Some("127.0.0.1"), "{what}");
+                    assert_eq!(h("x-forwarded-proto").as_deref(), Some("https"), "{what}");
+                    // HTTP/2's :authority, HTTP/1.1's Host: the same name either way.
+                    let authority = format!("localhost:{}", tls.port());
+                    assert_eq!(h("x-forwarded-host"), Some(authority), "{what}");
+                    assert_eq!(h("forwarded"), None, "{what}");
+                }
+            }
+        }
+    }
+}
