@@ -293,6 +293,3 @@ fn values<'h>(
                 .unwrap_or(v)
         })
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,12 +1,21 @@
-use super::*;
+//! Session and state cookies: round trips with every field, server-side expiry, rotation and
+//! tampering, the `Set-Cookie` attributes, finding our cookie in any header shape, and
+//! stripping ours (and only ours) from the header sent upstream.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::civil::date;
+use jiff::tz::TimeZone;
+
 use crate::config::ForwardField;
 use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::policy::{AgeBasis, DenyReason, Policy, Verdict};
+use crate::seal::Sealer;
 use crate::session::Provider;
-use jiff::civil::date;
-use jiff::tz::TimeZone;
-use std::time::Duration;
+use crate::session::cookie::*;
 
 const NOW: i64 = 1_780_000_000; // 2026-05-28T20:26:40Z
 
