@@ -61,13 +61,17 @@ fn checked(rd: &str) -> Option<Cow<'_, str>> {
     if is_reserved_path(&path) {
         return None;
     }
-    let query = query.map(|q| Cow::from(utf8_percent_encode(q, QUERY_ESCAPE)));
-    Some(match (path, query) {
+    let encoded = query.map(|q| Cow::from(utf8_percent_encode(q, QUERY_ESCAPE)));
+    // Compared by value: `PercentEncode`'s `Cow` may borrow a static escape such as `%5D`.
+    let same_query = encoded.as_deref() == query;
+    let target = match (path, encoded) {
         (Cow::Borrowed(p), None) => Cow::Borrowed(p),
-        (Cow::Borrowed(p), Some(Cow::Borrowed(q))) => Cow::Borrowed(&rd[..p.len() + 1 + q.len()]),
+        (Cow::Borrowed(p), Some(q)) if same_query => Cow::Borrowed(&rd[..p.len() + 1 + q.len()]),
         (p, None) => Cow::Owned(p.into_owned()),
         (p, Some(q)) => Cow::Owned(format!("{p}?{q}")),
-    })
+    };
+    // Bounded after encoding too, so a target always checks again to itself.
+    (target.len() <= MAX_RD_LEN).then_some(target)
 }
 
 /// The local target named by the `rd` parameter of a raw query string (decoded once, as a form

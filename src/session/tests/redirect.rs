@@ -24,6 +24,10 @@ fn local_paths_are_kept_normalised() {
         ("/@evil.com", "/@evil.com"),
         ("/성인?q=한", "/%EC%84%B1%EC%9D%B8?q=%ED%95%9C"),
         ("/a?q=\"<x>\"", "/a?q=%22%3Cx%3E%22"),
+        // one escaped character alone (found by fuzz/gate_path)
+        ("/?]", "/?%5D"),
+        ("/a?\u{e9}", "/a?%C3%A9"),
+        ("/a?b]", "/a?b%5D"),
         ("/\u{FF0F}evil", "/%EF%BC%8Fevil"),
         ("/\u{202E}lmth.exe", "/%E2%80%AElmth.exe"),
         ("/.verigates", "/.verigates"),
@@ -84,6 +88,8 @@ fn every_open_redirect_form_becomes_the_root() {
         assert_eq!(local_target(rd), "/", "{rd:?}");
     }
     assert_eq!(local_target(&format!("/{}", "a".repeat(MAX_RD_LEN))), "/");
+    // Short enough raw, too long once encoded (found by fuzz/gate_path).
+    assert_eq!(local_target(&format!("/{}", "\u{fffd}".repeat(300))), "/");
 }
 
 #[test]
