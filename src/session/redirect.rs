@@ -66,7 +66,10 @@ fn checked(rd: &str) -> Option<Cow<'_, str>> {
     let same_query = encoded.as_deref() == query;
     let target = match (path, encoded) {
         (Cow::Borrowed(p), None) => Cow::Borrowed(p),
-        (Cow::Borrowed(p), Some(q)) if same_query => Cow::Borrowed(&rd[..p.len() + 1 + q.len()]),
+        // Both unchanged: the target is `rd` itself (up to a fragment), without copying.
+        (Cow::Borrowed(p), Some(q)) if same_query => rd
+            .get(..p.len() + 1 + q.len())
+            .map_or_else(|| Cow::Owned(format!("{p}?{q}")), Cow::Borrowed),
         (p, None) => Cow::Owned(p.into_owned()),
         (p, Some(q)) => Cow::Owned(format!("{p}?{q}")),
     };
