@@ -36,7 +36,7 @@ fi
 
 dict_for() {
     case "$1" in
-        extract_json) echo fuzz/dicts/json.dict ;;
+        extract_json | extract_body) echo fuzz/dicts/json.dict ;;
         extract_form | extract_query) echo fuzz/dicts/form.dict ;;
         api_response) echo fuzz/dicts/api_response.dict ;;
         gate_path) echo fuzz/dicts/path.dict ;;
