@@ -1,4 +1,4 @@
-//! The admin listener (gateway.md §6): health, readiness, Prometheus metrics and the JWKS.
+//! The admin listener (README, "Operations"): health, readiness, Prometheus metrics and the JWKS.
 //!
 //! It runs as its own pingora service on `server.admin_listen`, separate from the proxied
 //! traffic, and reads the same shared state as the proxy.
@@ -40,7 +40,15 @@ impl Admin {
         match path {
             "/healthz" => (StatusCode::OK, JSON, br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => {
-                if self.state.resolver.client().credentials_rejected() {
+                let client = self.state.resolver.client();
+                if !client.credentials_checked() {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        JSON,
+                        br#"{"status":"not_ready","reason":"checking imp_key/imp_secret with the i'mport API"}"#
+                            .to_vec(),
+                    )
+                } else if client.credentials_rejected() {
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         JSON,

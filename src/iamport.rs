@@ -98,6 +98,8 @@ pub struct IamportClient {
     token: ArcSwapOption<Token>,
     refresh: tokio::sync::Mutex<()>,
     credentials_rejected: AtomicBool,
+    /// Set once the first credentials check (at start) has had an answer, whatever it was.
+    credentials_checked: AtomicBool,
     pub counters: ApiCounters,
     metrics: Arc<Metrics>,
     breaker: Breaker,
@@ -145,6 +147,7 @@ impl IamportClient {
             token: ArcSwapOption::empty(),
             refresh: tokio::sync::Mutex::new(()),
             credentials_rejected: AtomicBool::new(false),
+            credentials_checked: AtomicBool::new(false),
             counters: ApiCounters::default(),
             metrics,
             breaker: Breaker::new(),
@@ -223,6 +226,29 @@ impl IamportClient {
                 }
             }
         }
+    }
+
+    /// Whether the credentials check at start has finished (accepted, rejected or unreachable).
+    pub fn credentials_checked(&self) -> bool {
+        self.credentials_checked.load(Ordering::Acquire)
+    }
+
+    /// Asks the API for a token within `budget`, so that `/readyz` knows whether the
+    /// credentials are accepted before a user's lookup does (README, "Operations"). At start a held
+    /// token would do (`fresh = false`: none is held yet, and the token is then used by the
+    /// first lookups); on reload `fresh` asks again even though a token is held.
+    pub async fn check_credentials(&self, fresh: bool, budget: Duration) -> Result<(), ApiError> {
+        let deadline = Instant::now() + budget;
+        let result = if fresh {
+            match tokio::time::timeout_at(deadline, self.refresh.lock()).await {
+                Ok(_guard) => self.refresh_locked(deadline).await.map(drop),
+                Err(_) => Err(ApiError::Timeout),
+            }
+        } else {
+            self.token(deadline).await.map(drop)
+        };
+        self.credentials_checked.store(true, Ordering::Release);
+        result
     }
 
     /// The certification record for `imp_uid`, `None` when the API has none, all before
@@ -318,6 +344,11 @@ impl IamportClient {
         {
             return Ok(t);
         }
+        self.refresh_locked(deadline).await
+    }
+
+    /// Fetches and stores a new token, retrying transient failures; the caller holds `refresh`.
+    async fn refresh_locked(&self, deadline: Instant) -> Result<Arc<Token>, ApiError> {
         let mut backoff = FIRST_BACKOFF;
         loop {
             match self.fetch_token(deadline).await {

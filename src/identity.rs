@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::imp_uid::ImpUid;
 
-/// One certification record as the V1 API returns it in `response` (iamport-api.md).
+/// One certification record as the V1 API returns it in `response` (`docs/iamport-api.md`).
 #[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Certification {

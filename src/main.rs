@@ -103,6 +103,8 @@ fn main() -> ExitCode {
             daemon,
             upgrade,
         } => {
+            // Absolute before anything else: a daemon works from `/`, and SIGHUP rereads this.
+            let config = std::path::absolute(&config).unwrap_or(config);
             let cfg = match verigate::config::load(&config) {
                 Ok(c) => c,
                 Err(errors) => {
@@ -139,6 +141,10 @@ fn main() -> ExitCode {
         }
         Command::Check { config } => match verigate::config::load(&config) {
             Ok(cfg) => {
+                if let Err(e) = verigate::server::check_private_dirs(&cfg.server, false) {
+                    eprintln!("{}: {e}", config.display());
+                    return ExitCode::from(2);
+                }
                 println!("{}: ok", config.display());
                 print!("{}", cfg.describe());
                 for w in cfg.warnings() {

@@ -1,4 +1,4 @@
-//! Stand-ins for PortOne's browser SDKs (gateway.md §8), so a verification page runs offline:
+//! Stand-ins for PortOne's browser SDKs (README, "The sandbox"), so a verification page runs offline:
 //!
 //! - `GET /__sandbox/sdk/iamport.js` defines `IMP.init`, `IMP.agency` and
 //!   `IMP.certification(params, callback)` (V1);

@@ -1,5 +1,5 @@
 //! Injected faults: what the next API calls suffer (a delay, an error status, or both, for a
-//! number of calls or until cleared), in the plain form of gateway.md §8 ([`Fault`]) and with the
+//! number of calls or until cleared), in the plain form of README, "The sandbox" ([`Fault`]) and with the
 //! random parts soak tests use ([`RandomFault`]: jitter and an error rate).
 //!
 //! The two types stay apart, although a merged one would serve the control endpoint alike:

@@ -2,14 +2,14 @@
 //! with stand-ins for both browser SDKs, for developing, demonstrating, testing and benchmarking
 //! verigate offline.
 //!
-//! It follows `spec/iamport-api.md` to the letter (gateway.md §8): `POST /users/getToken` (JSON or
+//! It follows `docs/iamport-api.md` to the letter (README, "The sandbox"): `POST /users/getToken` (JSON or
 //! form body; ONE live token per key, reused until expiry, extended by 5 minutes when asked for in
 //! its last minute, 30-minute lifetime), `GET` and `DELETE /certifications/{imp_uid}` (raw,
 //! `Bearer` and `X-ImpTokenHeader` tokens, `Authorization` winning when both are sent; the exact
 //! 401 and 404 envelopes). Its default credentials are PortOne's public test key and secret
 //! ([`TEST_IMP_KEY`], [`TEST_IMP_SECRET`]), so an official client library works unchanged.
 //!
-//! It serves V2 at the same time (`v2`, gateway.md §8, §11): `GET /identity-verifications/{id}`
+//! It serves V2 at the same time (`v2`): `GET /identity-verifications/{id}`
 //! with `Authorization: PortOne <secret>` ([`TEST_PORTONE_SECRET`] by default) and an optional
 //! `?storeId=`, the three statuses with every required field present and optional ones omitted,
 //! RFC 3339 times, and `{"type","message"}` JSON for every error status. V1 and V2 records are
@@ -97,7 +97,7 @@ pub const TEST_IMP_KEY: &str = "imp_apikey";
 pub const TEST_IMP_SECRET: &str =
     "ekKoeW8RyKuT0zgaZsUtXXTLQ4AhPFW3ZGseDA6bkA5lamv9OqDMnxyeB9wqOsuO9W3Mx9YSJ4dTqJ3f";
 
-/// The sandbox's default V2 API secret (gateway.md §8); `--portone-secret` sets another.
+/// The sandbox's default V2 API secret; `--portone-secret` sets another.
 pub const TEST_PORTONE_SECRET: &str = "sandbox-portone-api-secret";
 
 /// Construction options of a [`Sandbox`].
@@ -229,7 +229,7 @@ impl Sandbox {
 }
 
 /// What `verigate sandbox` prints when it starts: where it listens, then its credentials, one
-/// provider a line (gateway.md §8): `iamport imp_key=… imp_secret=…` and
+/// provider a line (README, "The sandbox"): `iamport imp_key=… imp_secret=…` and
 /// `portone api_secret=…`. Printing the secrets is fine because `verigate sandbox` only ever
 /// runs with PortOne's public test credentials and a V2 secret of the developer's choosing.
 pub fn startup_banner(bound: SocketAddr, opts: &SandboxOptions) -> String {

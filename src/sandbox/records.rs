@@ -1,5 +1,5 @@
 //! The sandbox's verification records: the V1 record type with every field of the table in
-//! `iamport-api.md`, the plausible values filled into omitted fields (a fresh `imp_uid`,
+//! `docs/iamport-api.md`, the plausible values filled into omitted fields (a fresh `imp_uid`,
 //! `certified_at` now, `birth` from `birthday`, a derived CI/DI), and people files in TOML or
 //! JSON.
 //!
@@ -26,7 +26,7 @@ fn kst() -> TimeZone {
     TimeZone::fixed(Offset::constant(9))
 }
 
-/// One verification result, with every field of the table in iamport-api.md.
+/// One verification result, with every field of the table in `docs/iamport-api.md`.
 ///
 /// As input (people file, control endpoint, [`Sandbox::insert`]) every field may be omitted; the
 /// sandbox fills plausible values (see [`Sandbox::insert`]). As output the known fields are always

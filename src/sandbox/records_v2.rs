@@ -1,4 +1,4 @@
-//! The sandbox's V2 identity verifications (`iamport-api.md`, V2): the record with PortOne's V2
+//! The sandbox's V2 identity verifications (`docs/iamport-api.md`, V2): the record with PortOne's V2
 //! field names, and the plausible values filled into omitted fields (a fresh id, status
 //! `VERIFIED`, RFC 3339 times from the sandbox clock, a TEST channel, a derived CI/DI).
 //!

@@ -1,4 +1,4 @@
-//! The simulated i'mport V1 API (`iamport-api.md`): `POST /users/getToken` with its one live
+//! The simulated i'mport V1 API (`docs/iamport-api.md`): `POST /users/getToken` with its one live
 //! token per key, `GET` and `DELETE /certifications/{imp_uid}` with the three ways of presenting
 //! a token, and the API's envelopes, word for word.
 //!
@@ -18,13 +18,13 @@ use serde::Serialize;
 use super::Sandbox;
 use super::state::{LiveToken, lock};
 
-/// Message of the 401 envelope for a wrong `imp_key` or `imp_secret` (iamport-api.md).
+/// Message of the 401 envelope for a wrong `imp_key` or `imp_secret` (`docs/iamport-api.md`).
 pub const MSG_AUTH_FAILED: &str = "인증에 실패하였습니다. API키와 secret을 확인하세요.";
 
-/// Message of the 400 envelope for a missing `imp_key` or `imp_secret` (iamport-api.md).
+/// Message of the 400 envelope for a missing `imp_key` or `imp_secret` (`docs/iamport-api.md`).
 pub const MSG_MISSING_PARAMS: &str = "imp_key, imp_secret 파라메터가 누락되었습니다.";
 
-/// Message of the 404 envelope for an unknown imp_uid (iamport-api.md).
+/// Message of the 404 envelope for an unknown imp_uid (`docs/iamport-api.md`).
 pub const MSG_CERTIFICATION_NOT_FOUND: &str = "인증결과가 존재하지 않습니다.";
 
 /// Message of the 401 envelope for a missing, unknown or expired access token. The real API does

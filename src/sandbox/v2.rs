@@ -1,4 +1,4 @@
-//! The simulated PortOne V2 API (`iamport-api.md`, V2; gateway.md §8, §11):
+//! The simulated PortOne V2 API (`docs/iamport-api.md`, V2; README, "The sandbox"):
 //! `GET /identity-verifications/{id}` with `Authorization: PortOne <API secret>` and an optional
 //! `?storeId=`, answering the stored record (status `VERIFIED`, `READY` or `FAILED`, optional
 //! fields omitted) or a JSON error `{"type","message"}`: 400 `INVALID_REQUEST`, 401

@@ -1,4 +1,4 @@
-//! The JWT assertion (gateway.md §5.2): the identity claims a route forwards, serialised in the
+//! The JWT assertion (README, "Signed headers"): the identity claims a route forwards, serialised in the
 //! order of the contract, and the compact JWS over them, signed with the active key.
 //!
 //! The claims are written straight into a reused buffer by a hand-written `Serialize` (no
@@ -43,7 +43,7 @@ pub(super) struct JwtSettings {
     pub(super) audience: Box<str>,
 }
 
-/// The identity claims of the JWT assertion (gateway.md §5.2). `None` fields are omitted.
+/// The identity claims of the JWT assertion (README, "Signed headers"). `None` fields are omitted.
 pub struct AssertionClaims<'a> {
     /// `sub`: the imp_uid.
     pub imp_uid: Option<&'a str>,
@@ -93,7 +93,7 @@ impl fmt::Display for Htu<'_> {
     }
 }
 
-/// The claim set of one assertion, serialised in the order of gateway.md §5.2.
+/// The claim set of one assertion, serialised in the order of README, "Signed headers".
 pub(super) struct ClaimSet<'a> {
     pub(super) jwt: &'a JwtSettings,
     pub(super) iat: i64,

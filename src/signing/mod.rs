@@ -1,5 +1,5 @@
 //! Signatures on forwarded requests: RFC 9421 HTTP Message Signatures and the JWT assertion
-//! (gateway.md §5), and the keys that make them.
+//! (README, "Signed headers"), and the keys that make them.
 //!
 //! A [`Signer`] is built once per configuration from `[signing]`: every key file is read and
 //! parsed and every HMAC secret decoded (so a bad retired key fails the load, not a request), the
