@@ -28,7 +28,8 @@ use crate::headers::{self, Annotation, HeaderList, HeaderNames};
 use crate::imp_uid::ImpUid;
 use crate::metrics::{Metrics, RequestOutcome, RouteCounters};
 use crate::policy::{FailureReason, Judgement, Verdict};
-use crate::resolver::{CacheStatus, Resolved, Resolver};
+use crate::provider::ProviderName;
+use crate::resolve::{CacheStatus, Resolved, Resolver};
 use crate::signing::{AssertionClaims, SignInput, Signer, SigningError};
 
 /// What a request needs from the configuration, swapped whole on reload.
@@ -244,7 +245,11 @@ impl Gateway {
             .map_err(GatewayError::from)?;
             ctx.imp_uid = Some(uid.clone());
             let asked = Instant::now();
-            let resolution = self.state.resolver.resolve(&uid).await;
+            let resolution = self
+                .state
+                .resolver
+                .resolve(ProviderName::Iamport, &uid)
+                .await;
             ctx.api_time = Some(asked.elapsed());
             let (resolved, cache) =
                 resolution.map_err(|_| GatewayError::VerificationUnavailable)?;
@@ -255,6 +260,7 @@ impl Gateway {
             }
             match resolved {
                 Resolved::NotFound => (failure(FailureReason::NotFound), None),
+                Resolved::Failed => (failure(FailureReason::Failed), None),
                 Resolved::Found(id) => (route.policy.judge(&id, Timestamp::now()), Some(id)),
             }
         };

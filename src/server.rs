@@ -11,11 +11,12 @@ use pingora::server::configuration::{Opt, ServerConf};
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
 use crate::config::{Config, UpstreamSettings};
-use crate::iamport::IamportClient;
 use crate::metrics::Metrics;
+use crate::provider::iamport_v1::IamportV1;
+use crate::provider::{Provider, ProviderSet};
 use crate::proxy::{Gateway, GatewayState, Runtime, Upstreams};
 use crate::reload::Reloader;
-use crate::resolver::Resolver;
+use crate::resolve::Resolver;
 
 /// The upstream balancer; with `upstream.health_check`, a background service keeps it current.
 fn upstreams(
@@ -161,8 +162,8 @@ pub fn build(
     server.bootstrap();
 
     let metrics = Arc::new(Metrics::new());
-    let client = Arc::new(IamportClient::new(&config.iamport, metrics.clone())?);
-    let resolver = Arc::new(Resolver::new(client, &config.cache, config.iamport.timeout));
+    let v1: Arc<dyn Provider> = Arc::new(IamportV1::new(&config.iamport, metrics.clone())?);
+    let resolver = Arc::new(Resolver::new(ProviderSet::new([v1]), &config.cache));
     let listen = config.server.listen.clone();
     let tls = config.server.tls.clone();
     let admin_listen = config.server.admin_listen;
