@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, PercentEncode, utf8_percent_encode};
 use prometheus::{Histogram, IntGauge};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -284,7 +285,39 @@ fn classify(e: reqwest::Error) -> ProviderError {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped in a path segment.
+const NON_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `s` percent-encoded as one URL path segment (a `/` in it is `%2F`, never a separator).
+pub fn path_segment(s: &str) -> PercentEncode<'_> {
+    utf8_percent_encode(s, NON_UNRESERVED)
+}
+
 /// `body` as JSON of type `T`; anything else is garbage.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProviderError> {
     serde_json::from_slice(body).map_err(|_| ProviderError::Unparseable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_segment_escapes_all_but_the_unreserved_characters() {
+        let cases = [
+            ("imp_045262694732", "imp_045262694732"),
+            ("A-z_0.9~", "A-z_0.9~"),
+            ("a/b", "a%2Fb"),
+            ("..", ".."),
+            ("a b?c#d", "a%20b%3Fc%23d"),
+            ("가", "%EA%B0%80"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(path_segment(input).to_string(), want, "{input:?}");
+        }
+    }
 }

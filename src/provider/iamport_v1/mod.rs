@@ -18,9 +18,8 @@ use tokio::time::Instant;
 
 use self::token::{Token, TokenCell};
 use self::wire::Refusal;
-use super::http::{FIRST_BACKOFF, Outbound, pause_before_retry};
+use super::http::{FIRST_BACKOFF, Outbound, path_segment, pause_before_retry};
 use super::{Health, Provider, ProviderError, ProviderName, Record};
-use crate::headers::percent_encode;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::verification_id::VerificationId;
@@ -117,7 +116,7 @@ impl IamportV1 {
         let url = format!(
             "{}{}",
             self.certification_base,
-            percent_encode(imp_uid.as_str())
+            path_segment(imp_uid.as_str())
         );
         let mut retried_401 = false;
         let mut backoff = FIRST_BACKOFF;

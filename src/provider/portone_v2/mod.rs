@@ -17,9 +17,8 @@ use async_trait::async_trait;
 use http::HeaderValue;
 use tokio::time::Instant;
 
-use super::http::{FIRST_BACKOFF, Outbound, pause_before_retry};
+use super::http::{FIRST_BACKOFF, Outbound, path_segment, pause_before_retry};
 use super::{Health, Provider, ProviderError, ProviderName, Record};
-use crate::headers::percent_encode;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::verification_id::VerificationId;
@@ -95,7 +94,7 @@ impl PortOneV2 {
 
     /// The lookup URL of `id`.
     fn url(&self, id: &str) -> String {
-        format!("{}{}{}", self.base, percent_encode(id), self.query)
+        format!("{}{}{}", self.base, path_segment(id), self.query)
     }
 
     /// Whether the API's last word on the secret was a rejection.
