@@ -1,4 +1,4 @@
-//! The access log: one JSON line per request (gateway.md §6), written off the request path.
+//! The access log: one JSON line per request (README, "Operations"), written off the request path.
 //!
 //! Lines go through a bounded channel to a writer thread (`tracing-appender`'s non-blocking
 //! writer), so a slow terminal or disk never blocks a request; when the channel is full a line is
@@ -23,7 +23,7 @@ pub struct AccessRecord<'a> {
     pub status: u16,
     pub verdict: Option<&'a str>,
     pub reason: Option<&'a str>,
-    /// The `error` code of a refused or failed request (gateway.md §4.4); `None` on success.
+    /// The `error` code of a refused or failed request (README, "The gateway's own answers"); `None` on success.
     pub error: Option<&'a str>,
     pub imp_uid: Option<&'a str>,
     /// `hit` or `miss`.
@@ -33,14 +33,21 @@ pub struct AccessRecord<'a> {
     /// The TCP peer.
     pub client: Option<String>,
     /// The client verigate believes in: the peer, or with a trusted peer the rightmost
-    /// untrusted address of `X-Forwarded-For` (gateway.md §4.1).
+    /// untrusted address of `X-Forwarded-For` (README, "Forwarding headers").
     pub forwarded_for: Option<&'a str>,
 }
 
 /// A non-blocking JSON-lines writer.
+///
+/// The writer thread starts at the first line, not when the log is opened: `run --daemon`
+/// forks after the log is opened, and a thread started before the fork would not exist in the
+/// daemon (its lines would queue forever).
 pub struct AccessLog {
-    writer: NonBlocking,
-    _worker: WorkerGuard,
+    /// The destination, until the writer thread takes it.
+    sink: std::sync::Mutex<Option<Box<dyn Write + Send>>>,
+    writer: std::sync::OnceLock<Option<NonBlocking>>,
+    /// Dropping the guard flushes the queued lines and stops the thread.
+    worker: std::sync::Mutex<Option<WorkerGuard>>,
 }
 
 /// Lines buffered before new ones are dropped.
@@ -62,15 +69,33 @@ impl AccessLog {
     }
 
     fn to(w: impl Write + Send + 'static) -> Self {
-        let (writer, worker) = NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(BUFFERED_LINES)
-            .thread_name("verigate-access-log")
-            .finish(w);
         AccessLog {
-            writer,
-            _worker: worker,
+            sink: std::sync::Mutex::new(Some(Box::new(w))),
+            writer: std::sync::OnceLock::new(),
+            worker: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The writer, starting its thread on first use; `None` once the log is closed.
+    fn writer(&self) -> Option<&NonBlocking> {
+        self.writer
+            .get_or_init(|| {
+                let sink = self.sink.lock().ok()?.take()?;
+                let (writer, worker) = NonBlockingBuilder::default()
+                    .lossy(true)
+                    .buffered_lines_limit(BUFFERED_LINES)
+                    .thread_name("verigate-access-log")
+                    .finish(sink);
+                *self.worker.lock().ok()? = Some(worker);
+                Some(writer)
+            })
+            .as_ref()
+    }
+
+    /// Flushes the queued lines and stops the writer (before the process exits).
+    pub fn close(&self) {
+        let worker = self.worker.lock().ok().and_then(|mut w| w.take());
+        drop(worker);
     }
 
     /// Queues one line.
@@ -80,6 +105,8 @@ impl AccessLog {
         };
         line.push(b'\n');
         // One write call is one queued line.
-        let _ = self.writer.clone().write_all(&line);
+        if let Some(writer) = self.writer() {
+            let _ = writer.clone().write_all(&line);
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The admin listener (gateway.md §6): health, readiness, Prometheus metrics and the JWKS.
+//! The admin listener (README, "Operations"): health, readiness, Prometheus metrics and the JWKS.
 //!
 //! It runs as its own pingora service on `server.admin_listen`, separate from the proxied
 //! traffic, and reads the same shared state as the proxy.

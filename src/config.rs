@@ -9,7 +9,7 @@
 //!    or newlines can never change the document's structure. An unset variable is an error at
 //!    the place it is written; `$${` stands for a literal `${`.
 //! 3. **Structure**: the private raw serde structs below (`deny_unknown_fields`, with the
-//!    defaults of gateway.md §2). serde stops at its first error, so the offending entry is
+//!    defaults of README, "Configuration"). serde stops at its first error, so the offending entry is
 //!    removed from the document and deserialization tried again, which yields one error per
 //!    bad key instead of one per file.
 //! 4. **Meaning**: addresses, ranges, names that must refer to something. Every problem is
@@ -40,6 +40,10 @@ use crate::policy::{AgeBasis, Policy};
 /// The largest accepted `server.max_body_bytes`: pingora 0.9 keeps at most 64 KiB of a request
 /// body for replaying it upstream, so a larger intercepted body could not be forwarded intact.
 pub const MAX_BODY_BYTES_LIMIT: usize = 65_536;
+
+/// Where the pid file and the upgrade socket go by default outside systemd, relative to the
+/// config file's directory.
+pub const DEFAULT_RUNTIME_DIR: &str = "run";
 
 /// The shortest accepted HMAC secret, in decoded bytes (the SHA-256 block half, RFC 2104 §3).
 pub const HMAC_SECRET_MIN_BYTES: usize = 32;
@@ -93,7 +97,7 @@ pub struct Config {
 }
 
 /// `[server]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerSettings {
     /// Plain HTTP listeners (may be empty when `tls` is set).
     pub listen: Vec<SocketAddr>,
@@ -126,7 +130,7 @@ pub enum AccessLogTarget {
 }
 
 /// `[server.tls]`: one HTTPS listener. The files are read by the server, not here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsSettings {
     /// Where the HTTPS listener binds.
     pub listen: SocketAddr,
@@ -137,7 +141,7 @@ pub struct TlsSettings {
 }
 
 /// `[upstream]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamSettings {
     /// Resolved at load time; at least one.
     pub addrs: Vec<SocketAddr>,
@@ -157,7 +161,7 @@ pub struct UpstreamSettings {
 }
 
 /// `[upstream.health_check]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
     /// Starts with `/`.
     pub path: String,
@@ -190,7 +194,7 @@ pub enum ForwardField {
 }
 
 impl ForwardField {
-    /// All fields, in the order of gateway.md §4.2.
+    /// All fields, in the order of README, "What the app receives".
     pub const ALL: [ForwardField; 8] = [
         ForwardField::Gender,
         ForwardField::Foreigner,
@@ -262,7 +266,7 @@ impl KeyAlg {
 /// Where a signing key comes from.
 #[derive(Debug, Clone)]
 pub enum KeyMaterial {
-    /// Ed25519 PKCS#8 PEM file (path as written, relative to the working directory).
+    /// Ed25519 PKCS#8 PEM file ([`load`] makes a relative path relative to the config file).
     PrivateKeyFile(PathBuf),
     /// HMAC secret as standard base64 text (surrounding whitespace trimmed), already checked to
     /// decode to at least [`HMAC_SECRET_MIN_BYTES`] bytes; [`decode_hmac_secret`] gives the bytes.
@@ -413,7 +417,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read {file_name}: {e}"),
         }])
     })?;
-    parse(&text, &file_name, &|name| std::env::var(name).ok())
+    let mut config = parse(&text, &file_name, &|name| std::env::var(name).ok())?;
+    config.resolve_paths(&config_dir(path));
+    Ok(config)
+}
+
+/// The absolute directory of the config file at `path`: relative paths in it are relative to
+/// this directory, whatever the working directory (`run --daemon` works from `/`).
+pub fn config_dir(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
 }
 
 /// Validates `text` as the contents of `file_name`, with `env` looking up `${NAME}` values.
@@ -461,6 +479,35 @@ pub fn parse(
 }
 
 impl Config {
+    /// Makes every relative file path of the configuration relative to `base` (the config
+    /// file's directory), as nginx does against its prefix: `check`, `run`, the daemon and a
+    /// reload then all read the same files.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        let s = &mut self.server;
+        fix(&mut s.pid_file);
+        fix(&mut s.upgrade_sock);
+        if let AccessLogTarget::File(p) = &mut s.access_log {
+            fix(p);
+        }
+        if let Some(tls) = &mut s.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+        }
+        if let Some(ca) = &mut self.upstream.ca_file {
+            fix(ca);
+        }
+        for key in self.signing.iter_mut().flat_map(|s| s.keys.iter_mut()) {
+            if let KeyMaterial::PrivateKeyFile(p) = &mut key.material {
+                fix(p);
+            }
+        }
+    }
+
     /// Warnings `verigate check` prints (e.g. signing is off).
     pub fn warnings(&self) -> Vec<String> {
         let prefix = &self.headers.prefix;
@@ -758,8 +805,9 @@ impl Default for RawServer {
             admin_listen: dstr("127.0.0.1:9901"),
             max_body_bytes: dv(65_536),
             grace_period_secs: dv(30),
-            pid_file: dstr("/tmp/verigate.pid"),
-            upgrade_sock: dstr("/tmp/verigate_upgrade.sock"),
+            // "" is the default: `$RUNTIME_DIRECTORY` under systemd, else `run/` beside the file.
+            pid_file: dstr(""),
+            upgrade_sock: dstr(""),
             access_log: dstr("stdout"),
             trusted_proxies: dv(Vec::new()),
         }
@@ -1769,14 +1817,31 @@ impl Checker<'_> {
             admin_listen,
             max_body_bytes: usize::try_from(max_body).unwrap_or(MAX_BODY_BYTES_LIMIT),
             grace_period: Duration::from_secs(*r.grace_period_secs.get_ref()),
-            pid_file: PathBuf::from(r.pid_file.get_ref()),
-            upgrade_sock: PathBuf::from(r.upgrade_sock.get_ref()),
+            pid_file: self.runtime_file(r.pid_file.get_ref(), "verigate.pid"),
+            upgrade_sock: self.runtime_file(r.upgrade_sock.get_ref(), "upgrade.sock"),
             access_log: match r.access_log.get_ref().as_str() {
                 "stdout" | "" => AccessLogTarget::Stdout,
                 "off" => AccessLogTarget::Off,
                 path => AccessLogTarget::File(PathBuf::from(path)),
             },
             trusted_proxies: TrustedProxies::new(trusted),
+        }
+    }
+
+    /// `written`, or `name` in the default runtime directory when the key is left out or `""`:
+    /// `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`; its first entry), else `run/`
+    /// beside the config file (resolved by [`load`]). Never `/tmp`: whoever can bind the
+    /// upgrade socket there receives the listening sockets.
+    fn runtime_file(&self, written: &str, name: &str) -> PathBuf {
+        let written = written.trim();
+        if !written.is_empty() {
+            return PathBuf::from(written);
+        }
+        match (self.env)("RUNTIME_DIRECTORY") {
+            Some(dirs) if !dirs.trim().is_empty() => {
+                PathBuf::from(dirs.split(':').next().unwrap_or_default()).join(name)
+            }
+            _ => Path::new(DEFAULT_RUNTIME_DIR).join(name),
         }
     }
 
@@ -2413,7 +2478,7 @@ mod tests {
     /// 32 zero bytes, base64.
     const HMAC32: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
-    /// The example of gateway.md §2, every key written out.
+    /// The example of README, "Configuration", every key written out.
     const FULL_EXAMPLE: &str = r#"
 [server]
 listen = ["0.0.0.0:8080"]          # plain HTTP listeners
@@ -3479,5 +3544,59 @@ imp_uid_field = ""
             let (out, errs) = expand(input, &env);
             assert_eq!((out.as_str(), errs.len()), (want, n_errors), "{input}");
         }
+    }
+
+    #[test]
+    fn pid_file_and_upgrade_socket_default_to_the_runtime_directory_never_tmp() {
+        let c = ok(MINIMAL);
+        assert_eq!(c.server.pid_file, Path::new("run/verigate.pid"));
+        assert_eq!(c.server.upgrade_sock, Path::new("run/upgrade.sock"));
+        let systemd = |name: &str| match name {
+            "RUNTIME_DIRECTORY" => Some("/run/verigate:/run/other".to_string()),
+            other => env(other),
+        };
+        let c = parse(MINIMAL, "gateway.toml", &systemd).unwrap();
+        assert_eq!(c.server.pid_file, Path::new("/run/verigate/verigate.pid"));
+        assert_eq!(
+            c.server.upgrade_sock,
+            Path::new("/run/verigate/upgrade.sock")
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_directory() {
+        let text = format!(
+            "[server]\naccess_log = \"logs/a.log\"\npid_file = \"/abs/v.pid\"\n\
+             [server.tls]\ncert = \"tls/c.pem\"\nkey = \"tls/k.pem\"\n\
+             [upstream]\nca_file = \"ca.pem\"\n\
+             [signing]\nactive_key = \"e\"\n[[signing.keys]]\nid = \"e\"\nalg = \"ed25519\"\n\
+             private_key_file = \"keys/e.pem\"\n{MINIMAL}"
+        );
+        let mut c = ok(&text);
+        c.resolve_paths(Path::new("/etc/verigate"));
+        let s = &c.server;
+        assert_eq!(
+            s.access_log,
+            AccessLogTarget::File("/etc/verigate/logs/a.log".into())
+        );
+        assert_eq!(s.pid_file, Path::new("/abs/v.pid"));
+        assert_eq!(s.upgrade_sock, Path::new("/etc/verigate/run/upgrade.sock"));
+        let tls = s.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, Path::new("/etc/verigate/tls/c.pem"));
+        assert_eq!(tls.key, Path::new("/etc/verigate/tls/k.pem"));
+        assert_eq!(
+            c.upstream.ca_file.as_deref(),
+            Some(Path::new("/etc/verigate/ca.pem"))
+        );
+        let key = &c.signing.as_ref().unwrap().keys[0].material;
+        assert!(
+            matches!(key, KeyMaterial::PrivateKeyFile(p) if p == Path::new("/etc/verigate/keys/e.pem")),
+            "{key:?}"
+        );
+        assert_eq!(
+            config_dir(Path::new("/etc/verigate/gateway.toml")),
+            Path::new("/etc/verigate")
+        );
+        assert!(config_dir(Path::new("gateway.toml")).is_absolute());
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,13 +21,16 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// The configuration the demo gateway runs with.
-fn demo_config(gateway: u16, echo: SocketAddr, sandbox: SocketAddr) -> String {
+fn demo_config(gateway: u16, echo: SocketAddr, sandbox: SocketAddr, run_dir: &Path) -> String {
+    let run_dir = run_dir.display();
     format!(
         r#"# verigate demo configuration (generated)
 [server]
 listen = ["127.0.0.1:{gateway}"]
 admin_listen = ""
 threads = 2
+pid_file = "{run_dir}/verigate.pid"
+upgrade_sock = "{run_dir}/upgrade.sock"
 
 [upstream]
 addrs = ["{echo}"]
@@ -86,7 +90,26 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
         Ok::<_, Box<dyn std::error::Error>>((s, e))
     })?;
     let port = free_port()?;
-    let text = demo_config(port, echo_addr, sandbox_addr);
+    let run_dir = private_run_dir()?;
+    // The demo is not a server: Ctrl-C or SIGTERM ends it at once (pingora would wait for its
+    // grace period on SIGTERM).
+    let cleanup = run_dir.clone();
+    rt.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        let _ = std::fs::remove_dir_all(&cleanup);
+        std::process::exit(0);
+    });
+    let text = demo_config(port, echo_addr, sandbox_addr, &run_dir);
     let config = crate::config::parse(&text, "demo.toml", &|_| None)?;
     let server = crate::server::build(config, crate::server::Lifecycle::default(), None, None)?;
     let gateway: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -96,6 +119,7 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
     println!("  echo app (the app)   http://{echo_addr}");
     println!("  gateway              http://{gateway}  → forwards to the echo app\n");
 
+    let walk_dir = run_dir.clone();
     rt.spawn(async move {
         let ok = match walkthrough(gateway, &sandbox, &echo).await {
             Ok(ok) => ok,
@@ -113,12 +137,21 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
                     "demo: SOME STEPS FAILED"
                 }
             );
+            let _ = std::fs::remove_dir_all(&walk_dir);
             std::process::exit(if ok { 0 } else { 1 });
         }
         print_try_it(gateway, sandbox_addr);
     });
     // `rt` stays alive: run_forever never returns.
     server.run_forever()
+}
+
+/// A new directory only this user can use, for the demo's pid file and upgrade socket.
+fn private_run_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("verigate-demo-{}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    Ok(dir)
 }
 
 fn print_try_it(gateway: SocketAddr, sandbox: SocketAddr) {

@@ -1,4 +1,4 @@
-//! The gateway's own answers (gateway.md §4.4): every refusal is one [`GatewayError`], which
+//! The gateway's own answers (README, "The gateway's own answers"): every refusal is one [`GatewayError`], which
 //! maps to exactly one status, one error code and one sentence for a person.
 //!
 //! Messages never contain personal data or anything the client sent beyond the request id; the

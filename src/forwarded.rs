@@ -1,4 +1,4 @@
-//! Forwarding headers (gateway.md §4.1): what the app learns about the client and the hop.
+//! Forwarding headers (README, "Forwarding headers"): what the app learns about the client and the hop.
 //!
 //! verigate appends the TCP peer to `X-Forwarded-For` and sets `X-Forwarded-Proto` (by
 //! listener) and `X-Forwarded-Host` (the request's authority). What a client sent under the

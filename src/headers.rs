@@ -1,7 +1,7 @@
 //! The identity headers verigate adds, and the ones it removes.
 //!
 //! Header names are built once per configuration ([`HeaderNames`]); per request only the values
-//! are made. The order of [`annotate`]'s output is the order of gateway.md §4.2, which is also
+//! are made. The order of [`annotate`]'s output is the order of README, "What the app receives", which is also
 //! the order the signature covers them in.
 
 use base64::Engine;

@@ -87,51 +87,6 @@ fn init_logging(default: &str) {
         .try_init();
 }
 
-/// Writes `contents` to a new file only its owner can read.
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(contents.as_bytes())
-}
-
-fn keygen(alg: &str, out: Option<&std::path::Path>) -> ExitCode {
-    let (secret, public) = match alg {
-        "ed25519" => {
-            let (pem, jwk) = verigate::signing::keygen_ed25519();
-            (pem, Some(jwk))
-        }
-        _ => (verigate::signing::keygen_hmac(), None),
-    };
-    match (out, public) {
-        (None, Some(_)) => {
-            eprintln!("verigate keygen: --out FILE is required for an ed25519 key");
-            ExitCode::from(2)
-        }
-        (None, None) => {
-            println!("{secret}");
-            ExitCode::SUCCESS
-        }
-        (Some(path), public) => match write_private(path, &format!("{}\n", secret.trim_end())) {
-            Ok(()) => {
-                eprintln!("wrote {}", path.display());
-                if let Some(jwk) = public {
-                    println!("{jwk}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("verigate keygen: cannot create {}: {e}", path.display());
-                ExitCode::FAILURE
-            }
-        },
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the walkthrough; the server's own chatter would drown it.
@@ -145,6 +100,8 @@ fn main() -> ExitCode {
             daemon,
             upgrade,
         } => {
+            // Absolute before anything else: a daemon works from `/`, and SIGHUP rereads this.
+            let config = std::path::absolute(&config).unwrap_or(config);
             let cfg = match verigate::config::load(&config) {
                 Ok(c) => c,
                 Err(errors) => {
@@ -181,6 +138,10 @@ fn main() -> ExitCode {
         }
         Command::Check { config } => match verigate::config::load(&config) {
             Ok(cfg) => {
+                if let Err(e) = verigate::server::check_private_dirs(&cfg.server, false) {
+                    eprintln!("{}: {e}", config.display());
+                    return ExitCode::from(2);
+                }
                 println!("{}: ok", config.display());
                 print!("{}", cfg.describe());
                 for w in cfg.warnings() {
@@ -194,7 +155,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { once } => verigate::demo::run(once),
-        Command::Keygen { alg, out } => keygen(&alg, out.as_deref()),
+        Command::Keygen { alg, out } => verigate::signing::keygen(&alg, out.as_deref()),
         Command::Echo { listen } => {
             let served = tokio::runtime::Runtime::new().and_then(|rt| {
                 rt.block_on(async {

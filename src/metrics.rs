@@ -1,4 +1,4 @@
-//! Prometheus metrics (gateway.md §6), with bounded label sets: route names from the config and
+//! Prometheus metrics (README, "Operations"), with bounded label sets: route names from the config and
 //! fixed outcome names, never an imp_uid or a path.
 //!
 //! Counters on the request path are resolved to their label children once per configuration

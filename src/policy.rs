@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 
 use crate::identity::Identity;
 
-/// How an age is counted (gateway.md §3).
+/// How an age is counted (README, "Age rules").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgeBasis {
     /// 연 나이: `today.year − birth.year` (Youth Protection Act: alcohol, tobacco, games).

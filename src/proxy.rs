@@ -95,6 +95,8 @@ pub struct GatewayState {
     /// Set once a graceful stop or upgrade has begun: every answer then closes its connection,
     /// so clients move to the new process before pingora drops idle keep-alive connections.
     draining: std::sync::atomic::AtomicBool,
+    /// Requests between their first phase and the end of their logging phase.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl GatewayState {
@@ -117,6 +119,7 @@ impl GatewayState {
             upstream,
             trusted_proxies,
             draining: std::sync::atomic::AtomicBool::new(false),
+            in_flight: Arc::default(),
             used: moka::future::Cache::builder()
                 .max_capacity(USED_CAPACITY)
                 .expire_after(RememberFor)
@@ -143,6 +146,18 @@ impl GatewayState {
     pub fn start_draining(&self) {
         self.draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Requests under way: read, waiting on the API, the app or the client.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Flushes the access log and stops its writer; lines written later are dropped.
+    pub fn close_access_log(&self) {
+        if let Some(log) = &self.access_log {
+            log.close();
+        }
     }
 
     /// The configuration requests start with now.
@@ -202,6 +217,24 @@ pub struct RequestCtx {
     error: Option<&'static str>,
     /// The client verigate believes in (§4.1), for the access log.
     forwarded_for: Option<String>,
+    /// Counts the request in flight until the context is dropped, after logging.
+    _in_flight: InFlight,
+}
+
+/// One request in [`GatewayState::in_flight`] while it lives.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn new(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 const X_REQUEST_ID: &str = "x-request-id";
@@ -569,6 +602,7 @@ impl ProxyHttp for Gateway {
             cache: None,
             error: None,
             forwarded_for: None,
+            _in_flight: InFlight::new(&self.state.in_flight),
         }
     }
 

@@ -39,32 +39,64 @@ impl Reloader {
             .map_err(|e| format!("the reload task failed: {e}"))?;
         let config = loaded.map_err(|e| e.to_string())?;
         let old = self.state.runtime();
-        for section in fixed_changes(&old.config, &config) {
+        let fixed = fixed_changes(&old.config, &config);
+        if !fixed.is_empty() {
             tracing::warn!(
-                "reload: [{section}] changed but is fixed at start; restart or upgrade to apply it"
+                "reload: {} changed but {} fixed at start: restart or upgrade (run --upgrade) \
+                 to apply; the rest of the file is applied",
+                fixed.join(", "),
+                if fixed.len() == 1 { "is" } else { "are" }
             );
         }
         let runtime = Runtime::new(config, &self.state.metrics).map_err(|e| e.to_string())?;
         self.state.swap_runtime(runtime);
+        // Ask again (off the reload), so that `/readyz` shows a key revoked since.
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let providers = state.resolver.providers();
+            providers.check_credentials(true, "after reload").await;
+        });
         Ok(())
     }
 }
 
-/// The sections that a reload cannot apply and that differ between `old` and `new`.
-fn fixed_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+/// The keys that a reload cannot apply and that differ between `old` and `new`, by their
+/// names in the file. Compared by value (`PartialEq`), never by `Debug` text, which redacts
+/// the API key and secret.
+pub fn fixed_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    if format!("{:?}", old.server) != format!("{:?}", new.server) {
-        changed.push("server");
+    macro_rules! compare {
+        ($($section:ident . $field:ident => $key:literal),* $(,)?) => {
+            $(if old.$section.$field != new.$section.$field {
+                changed.push($key);
+            })*
+        };
     }
-    if format!("{:?}", old.upstream) != format!("{:?}", new.upstream) {
-        changed.push("upstream");
-    }
-    if format!("{:?}", old.iamport) != format!("{:?}", new.iamport) {
-        changed.push("iamport");
-    }
-    if format!("{:?}", old.cache) != format!("{:?}", new.cache) {
-        changed.push("cache");
-    }
+    compare!(
+        server.listen => "server.listen",
+        server.tls => "server.tls",
+        server.threads => "server.threads",
+        server.admin_listen => "server.admin_listen",
+        server.grace_period => "server.grace_period_secs",
+        server.pid_file => "server.pid_file",
+        server.upgrade_sock => "server.upgrade_sock",
+        server.access_log => "server.access_log",
+        upstream.addrs => "upstream.addrs",
+        upstream.tls => "upstream.tls",
+        upstream.sni => "upstream.sni",
+        upstream.connect_timeout => "upstream.connect_timeout_ms",
+        upstream.read_timeout => "upstream.read_timeout_ms",
+        upstream.health_check => "upstream.health_check",
+        upstream.ca_file => "upstream.ca_file",
+        iamport.base_url => "iamport.base_url",
+        iamport.imp_key => "iamport.imp_key",
+        iamport.imp_secret => "iamport.imp_secret",
+        iamport.timeout => "iamport.timeout_ms",
+        iamport.tier => "iamport.tier",
+        cache.capacity => "cache.capacity",
+        cache.ttl => "cache.ttl_secs",
+        cache.negative_ttl => "cache.negative_ttl_secs",
+    );
     changed
 }
 
@@ -90,5 +122,58 @@ impl BackgroundService for Reloader {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    const FILE: &str = r#"
+[iamport]
+imp_key = "k"
+imp_secret = "s"
+
+[policies.adult]
+
+[[routes]]
+name = "popup"
+method = "POST"
+path = "/certifications"
+policy = "adult"
+"#;
+
+    fn config() -> Config {
+        config::parse(FILE, "gateway.toml", &|_| None).unwrap()
+    }
+
+    #[test]
+    fn a_changed_secret_is_seen_although_its_debug_text_is_redacted() {
+        let (old, mut new) = (config(), config());
+        assert!(fixed_changes(&old, &new).is_empty());
+        new.iamport.imp_secret = Secret::new("another");
+        assert_eq!(format!("{:?}", old.iamport), format!("{:?}", new.iamport));
+        assert_eq!(fixed_changes(&old, &new), ["iamport.imp_secret"]);
+        new.iamport.imp_key = "another".into();
+        new.server.threads += 1;
+        new.cache.capacity += 1;
+        assert_eq!(
+            fixed_changes(&old, &new),
+            [
+                "server.threads",
+                "iamport.imp_key",
+                "iamport.imp_secret",
+                "cache.capacity"
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_applied_live_are_not_reported() {
+        let (old, mut new) = (config(), config());
+        new.server.max_body_bytes = 1024;
+        new.headers.prefix = "x-other-".into();
+        assert!(fixed_changes(&old, &new).is_empty());
     }
 }

@@ -19,7 +19,7 @@ use crate::provider::{ProviderError, ProviderName, ProviderSet, Record};
 use crate::verification_id::VerificationId;
 
 /// `[cache]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheSettings {
     /// At least 1.
     pub capacity: u64,
@@ -176,6 +176,9 @@ mod tests {
         }
         fn health(&self) -> Health {
             Health::default()
+        }
+        async fn check_credentials(&self, _fresh: bool) -> Result<(), ProviderError> {
+            Ok(())
         }
     }
 

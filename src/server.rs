@@ -50,34 +50,155 @@ fn upstreams(
     Ok(lb)
 }
 
-/// Watches pingora's lifecycle and starts draining keep-alive connections as soon as a
-/// graceful stop (SIGTERM) or an upgrade hand-over (SIGQUIT) begins.
-fn drain_on_shutdown(server: &Server, state: Arc<GatewayState>) {
-    use pingora::server::ExecutionPhase;
-    use tokio::sync::broadcast::error::RecvError;
-    let mut phases = server.watch_execution_phase();
-    let spawned = std::thread::Builder::new()
-        .name("verigate-drain".into())
-        .spawn(move || {
-            loop {
-                match phases.blocking_recv() {
-                    Ok(
-                        ExecutionPhase::GracefulUpgradeTransferringFds
-                        | ExecutionPhase::GracefulUpgradeCloseTimeout
-                        | ExecutionPhase::GracefulTerminate
-                        | ExecutionPhase::ShutdownStarted,
-                    ) => {
-                        state.start_draining();
-                        return;
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return,
-                }
+/// Follows pingora's lifecycle: drains keep-alive connections as soon as a graceful stop
+/// (SIGTERM) or an upgrade hand-over (SIGQUIT) begins, and ends the process as soon as the
+/// requests in flight are done.
+///
+/// pingora itself sleeps the whole grace period after a graceful stop, busy or idle
+/// (pingora-core 0.9 `server/mod.rs`, `thread::sleep(exit_timeout)`), then drops whatever is
+/// still running. Here the grace period is only the upper bound: once the listeners are closed
+/// and nothing is in flight, the access log is flushed and the process exits. It is a
+/// background service, not a thread, so that it exists in a `--daemon` process too (pingora
+/// forks after `build`, and threads do not survive a fork).
+struct StopWatch {
+    phases:
+        std::sync::Mutex<Option<tokio::sync::broadcast::Receiver<pingora::server::ExecutionPhase>>>,
+    state: Arc<GatewayState>,
+}
+
+impl StopWatch {
+    /// Exits once nothing is in flight; returns when the grace period is over first (pingora
+    /// then ends the process).
+    async fn exit_when_idle(&self, grace: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+        while tokio::time::Instant::now() < deadline {
+            tick.tick().await;
+            if self.state.in_flight() == 0 {
+                tracing::info!("graceful stop: nothing in flight, exiting");
+                self.state.close_access_log();
+                std::process::exit(0);
             }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!("cannot watch for shutdown, keep-alive connections will not drain: {e}");
+        }
+        tracing::warn!(
+            "graceful stop: {} requests still in flight at the end of the grace period",
+            self.state.in_flight()
+        );
+        self.state.close_access_log();
     }
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for StopWatch {
+    async fn start(&self, _shutdown: pingora::server::ShutdownWatch) {
+        use pingora::server::ExecutionPhase;
+        use tokio::sync::broadcast::error::RecvError;
+        let Some(mut phases) = self.phases.lock().ok().and_then(|mut p| p.take()) else {
+            return;
+        };
+        let grace = self.state.runtime().config.server.grace_period;
+        loop {
+            match phases.recv().await {
+                Ok(
+                    ExecutionPhase::GracefulUpgradeTransferringFds
+                    | ExecutionPhase::GracefulUpgradeCloseTimeout
+                    | ExecutionPhase::GracefulTerminate
+                    | ExecutionPhase::ShutdownStarted,
+                ) => self.state.start_draining(),
+                // Sent once the listeners are told to close, right before pingora's sleep.
+                Ok(ExecutionPhase::ShutdownGracePeriod) => {
+                    self.state.start_draining();
+                    return self.exit_when_idle(grace).await;
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// Checks every provider's credentials at start, so that `/readyz` shows rejected credentials
+/// before the first user does.
+struct CredentialsCheck {
+    state: Arc<GatewayState>,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for CredentialsCheck {
+    async fn start(&self, _shutdown: pingora::server::ShutdownWatch) {
+        let providers = self.state.resolver.providers();
+        providers.check_credentials(false, "at start").await;
+    }
+}
+
+/// Binds every listener once and lets it go, so that an address in use or without permission
+/// stops the start with its name. pingora would retry the bind for about 30 s, then lose the
+/// service while the process kept running and answering `/healthz`.
+fn check_binds(config: &Config) -> Result<(), StartError> {
+    let s = &config.server;
+    let addrs = s
+        .listen
+        .iter()
+        .map(|a| ("server.listen", *a))
+        .chain(s.tls.as_ref().map(|t| ("server.tls.listen", t.listen)))
+        .chain(s.admin_listen.map(|a| ("server.admin_listen", a)));
+    for (key, addr) in addrs {
+        std::net::TcpListener::bind(addr).map_err(|e| StartError::Bind {
+            key,
+            addr,
+            error: e,
+        })?;
+    }
+    Ok(())
+}
+
+/// Makes sure the directories of the pid file and the upgrade socket exist and that only the
+/// gateway's user can write them: whoever can bind the upgrade socket receives the listening
+/// sockets on SIGQUIT. With `create`, a missing directory is made (mode 0700); without it (for
+/// `verigate check`) a missing one passes.
+pub fn check_private_dirs(
+    server: &crate::config::ServerSettings,
+    create: bool,
+) -> Result<(), StartError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    for (key, file) in [
+        ("server.pid_file", &server.pid_file),
+        ("server.upgrade_sock", &server.upgrade_sock),
+    ] {
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.exists() {
+            if !create {
+                continue;
+            }
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| StartError::PrivateDir {
+                    key,
+                    dir: dir.clone(),
+                    why: format!("cannot be created: {e}"),
+                })?;
+        }
+        let meta = std::fs::metadata(&dir).map_err(|e| StartError::PrivateDir {
+            key,
+            dir: dir.clone(),
+            why: e.to_string(),
+        })?;
+        if meta.mode() & 0o002 != 0 {
+            return Err(StartError::PrivateDir {
+                key,
+                dir,
+                why: "is world-writable: any local user could take the upgrade socket; use a \
+                      directory only the gateway's user can write (e.g. $RUNTIME_DIRECTORY)"
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to start with a certificate or key that pingora would only reject later, at the
@@ -112,6 +233,18 @@ pub enum StartError {
     HealthCheckPath,
     #[error("[server.tls]: {0}")]
     Tls(String),
+    #[error("cannot listen on {addr} ({key}): {error}")]
+    Bind {
+        key: &'static str,
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("{key}: the directory {} {why}", dir.display())]
+    PrivateDir {
+        key: &'static str,
+        dir: PathBuf,
+        why: String,
+    },
 }
 
 /// Command-line switches pingora handles itself.
@@ -138,6 +271,11 @@ pub fn build(
     reload_from: Option<PathBuf>,
 ) -> Result<Server, StartError> {
     install_crypto_provider();
+    check_private_dirs(&config.server, true)?;
+    if !lifecycle.upgrade {
+        // An upgrade takes the bound sockets over from the running process instead.
+        check_binds(&config)?;
+    }
     let grace = config.server.grace_period.as_secs();
     let conf = ServerConf {
         threads: config.server.threads,
@@ -172,7 +310,19 @@ pub fn build(
     let state = Arc::new(GatewayState::new(
         runtime, resolver, metrics, access_log, upstreams,
     ));
-    drain_on_shutdown(&server, state.clone());
+    server.add_service(pingora::services::background::background_service(
+        "verigate-lifecycle",
+        StopWatch {
+            phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),
+            state: state.clone(),
+        },
+    ));
+    server.add_service(pingora::services::background::background_service(
+        "verigate-credentials",
+        CredentialsCheck {
+            state: state.clone(),
+        },
+    ));
     if let Some(path) = reload_from {
         server.add_service(pingora::services::background::background_service(
             "verigate-reload",

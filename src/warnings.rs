@@ -1,4 +1,4 @@
-//! Rate-limited operator warnings (gateway.md §6): API failures, timeouts, rejected credentials
+//! Rate-limited operator warnings (README, "Operations"): API failures, timeouts, rejected credentials
 //! and circuit-breaker transitions are logged at `warn`, at most one line per kind per
 //! [`WARN_EVERY`], each line saying how many of its kind were suppressed since the last one.
 //!

@@ -1,6 +1,9 @@
 //! The command line as an operator uses it: `check`, `demo --once`, `sandbox --people`.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 fn verigate(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_verigate"));
@@ -89,4 +92,121 @@ fn demo_once_walks_through_every_flow_and_exits_0() {
     assert!(stdout.contains("demo: every step behaved"));
     assert_eq!(stdout.matches('✓').count(), 6, "{stdout}");
     assert!(!stdout.contains('✗'));
+}
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn sandbox_prints_its_address_and_credentials_that_then_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = dir.path().join("people.toml");
+    std::fs::write(
+        &people,
+        "[[people]]\nimp_uid = \"imp_111111111111\"\nbirthday = \"1990-01-01\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verigate"))
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--people"])
+        .arg(&people)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("verigate sandbox starts");
+    let stdout = child.stdout.take().unwrap();
+    let _child = KillOnDrop(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = || {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a startup line within 30 s")
+    };
+    let (first, second) = (line(), line());
+    let base = first
+        .strip_prefix("sandbox listening on ")
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .to_owned();
+    // One provider a line: `iamport imp_key=… imp_secret=…`.
+    let creds = second
+        .strip_prefix("iamport ")
+        .unwrap_or_else(|| panic!("second line: {second}"));
+    let field = |name: &str| {
+        creds
+            .split(' ')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{name} missing from: {second}"))
+            .to_owned()
+    };
+    let (key, secret) = (field("imp_key"), field("imp_secret"));
+
+    // The printed credentials are the ones the API accepts, and the people file is served.
+    let client = reqwest::Client::new();
+    let token: serde_json::Value = client
+        .post(format!("{base}/users/getToken"))
+        .json(&serde_json::json!({"imp_key": key, "imp_secret": secret}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["response"]["access_token"].as_str().unwrap();
+    let record: serde_json::Value = client
+        .get(format!("{base}/certifications/imp_111111111111"))
+        .header("Authorization", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["response"]["birthday"], "1990-01-01");
+}
+
+#[test]
+fn keygen_prints_an_hmac_secret_and_writes_keys_only_to_new_private_files() {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt;
+
+    let out = verigate(&["keygen", "--alg", "hmac-sha256"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(text(&out.stdout).trim())
+        .expect("a base64 secret on stdout");
+    assert_eq!(secret.len(), 32);
+
+    // An Ed25519 key is never printed: it needs a file.
+    let out = verigate(&["keygen", "--alg", "ed25519"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edge-1.pem");
+    let p = path.to_str().unwrap();
+    let out = verigate(&["keygen", "--alg", "ed25519", "--out", p], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let jwk: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the public JWK");
+    assert_eq!(jwk["crv"], "Ed25519");
+    let pem = std::fs::read_to_string(&path).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // An existing file is never overwritten.
+    let out = verigate(&["keygen", "--alg", "hmac-sha256", "--out", p], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), pem);
 }

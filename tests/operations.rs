@@ -89,6 +89,11 @@ async fn health_readiness_and_metrics_are_served_on_the_admin_listener() {
         async move { client.get(url).send().await.unwrap() }
     };
     assert_eq!(get("/healthz").await.status(), 200);
+    // Ready once the credentials asked for at start are accepted (a local round trip).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while get("/readyz").await.status() != 200 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(get("/readyz").await.status(), 200);
     assert_eq!(get("/nope").await.status(), 404);
 

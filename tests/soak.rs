@@ -2,7 +2,7 @@
 //! against a sandbox API that answers with random latency and random 500s.
 //!
 //! What it proves, under load and API trouble at once: every answer is one the contract
-//! (gateway.md §4.3–§4.4) allows for that kind of request; no forged or mismatched identity ever
+//! (README, "The gateway's own answers") allows for that kind of request; no forged or mismatched identity ever
 //! reaches the app (every `x-verified-*` header the app sees was set by the gateway for that very
 //! request, with that request's imp_uid and that person's name); nothing personal reaches the
 //! gateway's output (checked when the stack drops); and the gateway's memory stays flat once warm.
@@ -303,7 +303,7 @@ async fn run_phase(
     outcomes
 }
 
-/// Whether a header name is one only the gateway may set (gateway.md §4.1).
+/// Whether a header name is one only the gateway may set (README, "What the app receives").
 fn reserved(name: &str) -> bool {
     // As PHP, CGI and WSGI read a name: every character other than a-z0-9 is one separator.
     let n = name

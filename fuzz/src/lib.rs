@@ -10,7 +10,7 @@ use verigate::extract::{BodyKind, ExtractError};
 use verigate::imp_uid::{ImpUid, MAX_LEN};
 
 /// Panics unless `uid` is 1–64 characters of `[A-Za-z0-9_-]` and so needs no escaping in an API
-/// path or a header (gateway.md §4.2, step 1).
+/// path or a header (README, "What the app receives").
 pub fn assert_valid_imp_uid(uid: &ImpUid) {
     let s = uid.as_str();
     assert!(

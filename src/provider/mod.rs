@@ -175,6 +175,8 @@ pub enum Record {
 /// What `/readyz` needs to know of one provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Health {
+    /// The credentials check at start has had its answer (accepted, rejected or trouble).
+    pub credentials_checked: bool,
     /// The API's last word on the credentials was a rejection.
     pub credentials_rejected: bool,
     /// The circuit breaker is refusing calls.
@@ -192,8 +194,12 @@ pub trait Provider: Send + Sync {
     /// The API's record for `id`.
     async fn lookup(&self, id: &VerificationId, deadline: Instant)
     -> Result<Record, ProviderError>;
-    /// For `/readyz`: credentials rejected, circuit open.
+    /// For `/readyz`: credentials checked and rejected, circuit open.
     fn health(&self) -> Health;
+    /// Asks the API whether the credentials are accepted, within [`Provider::budget`], so that
+    /// `/readyz` knows before a user's lookup does. At start (`fresh = false`) a credential the
+    /// provider already holds would do; on reload `fresh` asks again.
+    async fn check_credentials(&self, fresh: bool) -> Result<(), ProviderError>;
 }
 
 /// The configured providers, by name (one or two).
@@ -223,9 +229,21 @@ impl ProviderSet {
         self.providers.iter()
     }
 
-    /// Why the gateway is not ready, when a provider's credentials were rejected: the
-    /// first such provider's reason.
+    /// Why the gateway is not ready: a provider's credentials are still being checked, or were
+    /// rejected. The first such provider's reason.
     pub fn not_ready(&self) -> Option<String> {
+        let checking = self
+            .providers
+            .iter()
+            .find(|p| !p.health().credentials_checked);
+        if let Some(p) = checking {
+            let name = p.name();
+            return Some(format!(
+                "checking {} with the {} API",
+                name.credentials(),
+                name.api()
+            ));
+        }
         self.providers
             .iter()
             .find(|p| p.health().credentials_rejected)
@@ -233,6 +251,29 @@ impl ProviderSet {
                 let name = p.name();
                 format!("the {} API rejected {}", name.api(), name.credentials())
             })
+    }
+
+    /// Checks every provider's credentials at once (see [`Provider::check_credentials`]) and
+    /// logs each answer: accepted at `info`, anything else at `warn`, `when` saying at start or
+    /// after a reload.
+    pub async fn check_credentials(&self, fresh: bool, when: &str) {
+        let checks = self.providers.iter().map(|p| async move {
+            let name = p.name();
+            match p.check_credentials(fresh).await {
+                Ok(()) => tracing::info!(
+                    provider = name.as_str(),
+                    "the {} API accepted {}",
+                    name.api(),
+                    name.credentials()
+                ),
+                Err(e) => tracing::warn!(
+                    provider = name.as_str(),
+                    "credentials check {when}: {}",
+                    e.described(name)
+                ),
+            }
+        });
+        futures_util::future::join_all(checks).await;
     }
 }
 
@@ -299,5 +340,67 @@ mod tests {
         assert_eq!(ProviderName::Iamport.parse_id(&long), Err(IdError::TooLong));
         assert!(ProviderName::Portone.parse_id(&long).is_ok());
         assert!(ProviderName::Portone.parse_id(&"x".repeat(129)).is_err());
+    }
+
+    /// A provider whose health the test sets.
+    struct Stub {
+        name: ProviderName,
+        health: std::sync::Mutex<Health>,
+    }
+
+    #[async_trait]
+    impl Provider for Stub {
+        fn name(&self) -> ProviderName {
+            self.name
+        }
+        fn budget(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+        async fn lookup(&self, _: &VerificationId, _: Instant) -> Result<Record, ProviderError> {
+            Err(ProviderError::Unreachable)
+        }
+        fn health(&self) -> Health {
+            *self.health.lock().unwrap()
+        }
+        async fn check_credentials(&self, _fresh: bool) -> Result<(), ProviderError> {
+            self.health.lock().unwrap().credentials_checked = true;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn readiness_waits_for_every_check_then_names_a_rejected_provider() {
+        let stub = |name| {
+            Arc::new(Stub {
+                name,
+                health: std::sync::Mutex::new(Health::default()),
+            })
+        };
+        let (v1, v2) = (stub(ProviderName::Iamport), stub(ProviderName::Portone));
+        let set = ProviderSet::new([v1.clone() as Arc<dyn Provider>, v2.clone()]);
+        assert_eq!(
+            set.not_ready().as_deref(),
+            Some("checking imp_key/imp_secret with the i'mport API")
+        );
+        v1.health.lock().unwrap().credentials_checked = true;
+        assert_eq!(
+            set.not_ready().as_deref(),
+            Some("checking api_secret with the PortOne API")
+        );
+        set.check_credentials(false, "at start").await;
+        assert_eq!(set.not_ready(), None);
+        v2.health.lock().unwrap().credentials_rejected = true;
+        assert_eq!(
+            set.not_ready().as_deref(),
+            Some("the PortOne API rejected api_secret")
+        );
+        // An open circuit is trouble for lookups, not unreadiness.
+        v2.health.lock().unwrap().credentials_rejected = false;
+        v1.health.lock().unwrap().circuit_open = true;
+        assert_eq!(set.not_ready(), None);
+        assert_eq!(
+            set.get(ProviderName::Portone).map(|p| p.name()),
+            Some(ProviderName::Portone)
+        );
     }
 }

@@ -164,16 +164,19 @@ impl Stack {
             let mut child = spawn_gateway(&path, dir.path());
             let addr: SocketAddr = ([127, 0, 0, 1], ports.gateway).into();
             if wait_listening(&mut child, addr) {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(20))
+                    .build()
+                    .unwrap();
+                let admin = format!("http://127.0.0.1:{}", ports.admin);
+                wait_credentials_checked(&client, &admin).await;
                 return Stack {
                     sandbox,
                     echo,
                     base: format!("http://{addr}"),
-                    client: reqwest::Client::builder()
-                        .timeout(Duration::from_secs(20))
-                        .build()
-                        .unwrap(),
+                    client,
                     gateway_addr: addr,
-                    admin: format!("http://127.0.0.1:{}", ports.admin),
+                    admin,
                     seeded: std::sync::Mutex::default(),
                     child,
                     dir,
@@ -369,6 +372,22 @@ pub fn spawn_gateway_with(
         .stderr(stderr)
         .spawn()
         .expect("the verigate binary starts")
+}
+
+/// Waits (bounded) until the gateway has had the answer to the token request it makes at start
+/// (its `/readyz` no longer says it is checking), so that tests count API calls from a settled
+/// start. Returns at once when there is no admin listener.
+async fn wait_credentials_checked(client: &reqwest::Client, admin: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let Ok(resp) = client.get(format!("{admin}/readyz")).send().await else {
+            return;
+        };
+        if !resp.text().await.unwrap_or_default().contains("checking") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Polls until `addr` accepts a connection (true) or the child exits (false); at most 15 s.

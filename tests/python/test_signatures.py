@@ -53,7 +53,7 @@ PHONE = "01012345678"
 #: A query with percent-escapes, to show that "@query" is taken byte for byte.
 QUERY = "from=popup&lang=ko&next=%2Fmy%3Ftab%3D1"
 
-#: The x-verified-* headers in the order of gateway.md §4.2's table (the assertion excluded:
+#: The x-verified-* headers in the order of the README's table "What the app receives" (the assertion excluded:
 #: it carries its own signature).
 SECTION_4_2_ORDER = [
     "x-verified-verdict",
@@ -272,7 +272,7 @@ def test_signature_parameters(stack, forwarded):
     assert params["alg"] == stack.alg
     assert params["tag"] == "verigate"
     assert re.fullmatch(r"[A-Za-z0-9_-]{16,}", params["nonce"]), "random, base64url"
-    # In the header, in the order of gateway.md §5.1.
+    # In the header, in the order of README, "Signed headers".
     assert re.search(
         r';created=\d+;expires=\d+;keyid="[^"]+";alg="[^"]+";nonce="[^"]+";tag="verigate"$',
         rec.header("signature-input"),

@@ -25,7 +25,7 @@ use crate::secret::Secret;
 use crate::verification_id::VerificationId;
 
 /// `[iamport]`, validated. Its `Debug` leaves out the API key as well as the secret.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct IamportSettings {
     /// `http` or `https` URL without a trailing slash.
     pub base_url: String,
@@ -68,6 +68,8 @@ pub struct IamportV1 {
     timeout: Duration,
     token: TokenCell,
     credentials_rejected: AtomicBool,
+    /// Set once the first credentials check (at start) has had an answer, whatever it was.
+    credentials_checked: AtomicBool,
     pub counters: ApiCounters,
     metrics: Arc<Metrics>,
 }
@@ -91,6 +93,7 @@ impl IamportV1 {
             timeout: settings.timeout,
             token: TokenCell::default(),
             credentials_rejected: AtomicBool::new(false),
+            credentials_checked: AtomicBool::new(false),
             counters: ApiCounters::default(),
             metrics,
         })
@@ -99,6 +102,33 @@ impl IamportV1 {
     /// Whether the API's last answer to `getToken` was a rejection of our credentials.
     pub fn credentials_rejected(&self) -> bool {
         self.credentials_rejected.load(Ordering::Relaxed)
+    }
+
+    /// Whether the credentials check at start has finished (accepted, rejected or unreachable).
+    pub fn credentials_checked(&self) -> bool {
+        self.credentials_checked.load(Ordering::Acquire)
+    }
+
+    /// Asks the API for a token within `budget`, so that `/readyz` knows whether the
+    /// credentials are accepted before a user's lookup does. At start a held token would do
+    /// (`fresh = false`: none is held yet, and the token is then used by the first lookups); on
+    /// reload `fresh` asks again even though a token is held.
+    pub async fn check_credentials(
+        &self,
+        fresh: bool,
+        budget: Duration,
+    ) -> Result<(), ProviderError> {
+        let deadline = Instant::now() + budget;
+        let result = if fresh {
+            match tokio::time::timeout_at(deadline, self.token.refresh.lock()).await {
+                Ok(_guard) => self.refresh_locked(deadline).await.map(drop),
+                Err(_) => Err(ProviderError::Timeout),
+            }
+        } else {
+            self.token(deadline).await.map(drop)
+        };
+        self.credentials_checked.store(true, Ordering::Release);
+        result
     }
 
     /// Whether the circuit breaker is refusing calls.
@@ -252,8 +282,13 @@ impl Provider for IamportV1 {
 
     fn health(&self) -> Health {
         Health {
+            credentials_checked: self.credentials_checked(),
             credentials_rejected: self.credentials_rejected(),
             circuit_open: self.circuit_open(),
         }
+    }
+
+    async fn check_credentials(&self, fresh: bool) -> Result<(), ProviderError> {
+        IamportV1::check_credentials(self, fresh, self.timeout).await
     }
 }

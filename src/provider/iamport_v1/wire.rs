@@ -35,7 +35,7 @@ pub struct TokenResponse {
     pub expired_at: i64,
 }
 
-/// One certification record as the V1 API returns it in `response` (iamport-api.md).
+/// One certification record as the V1 API returns it in `response` (`docs/iamport-api.md`).
 #[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Certification {

@@ -61,6 +61,8 @@ pub struct PortOneV2 {
     authorization: HeaderValue,
     timeout: Duration,
     credentials_rejected: AtomicBool,
+    /// Set once the first credentials check (at start) has had an answer, whatever it was.
+    credentials_checked: AtomicBool,
     /// Lookups sent, read by the tests.
     pub requests: AtomicU64,
 }
@@ -88,6 +90,7 @@ impl PortOneV2 {
             authorization,
             timeout: settings.timeout,
             credentials_rejected: AtomicBool::new(false),
+            credentials_checked: AtomicBool::new(false),
             requests: AtomicU64::new(0),
         })
     }
@@ -109,10 +112,12 @@ impl PortOneV2 {
         let probe =
             VerificationId::parse_max(CREDENTIALS_PROBE_ID, ProviderName::Portone.max_id_len())
                 .map_err(|_| ProviderError::Unparseable)?;
-        match self.get(&self.url(probe.as_str()), &probe, deadline).await {
-            Ok(_) | Err(ProviderError::Status(_)) => Ok(()),
+        let result = match self.get(&self.url(probe.as_str()), &probe, deadline).await {
+            Ok(_) => Ok(()),
             Err(e) => Err(e),
-        }
+        };
+        self.credentials_checked.store(true, Ordering::Release);
+        result
     }
 
     /// One lookup, retried while transient failures leave time.
@@ -180,9 +185,15 @@ impl Provider for PortOneV2 {
 
     fn health(&self) -> Health {
         Health {
+            credentials_checked: self.credentials_checked.load(Ordering::Acquire),
             credentials_rejected: self.credentials_rejected(),
             circuit_open: self.out.circuit_open(),
         }
+    }
+
+    /// V2 holds nothing that could be stale: every check asks.
+    async fn check_credentials(&self, _fresh: bool) -> Result<(), ProviderError> {
+        PortOneV2::check_credentials(self, self.timeout).await
     }
 }
 

@@ -149,11 +149,12 @@ async fn the_start_check_accepts_a_secret_the_api_answers_404_to() {
     let (base, script) = stand_in(&[(401, UNAUTHORIZED), (404, NOT_FOUND)]).await;
     let p = provider(&base, None, Arc::new(Metrics::new()));
     let budget = Duration::from_secs(5);
+    assert!(!p.health().credentials_checked);
     assert_eq!(
         p.check_credentials(budget).await,
         Err(ProviderError::CredentialsRejected)
     );
-    assert!(p.health().credentials_rejected);
+    assert!(p.health().credentials_checked && p.health().credentials_rejected);
     assert_eq!(p.check_credentials(budget).await, Ok(()));
     assert!(!p.health().credentials_rejected);
     let seen = script.seen.lock().unwrap().clone();
