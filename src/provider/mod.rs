@@ -254,8 +254,8 @@ impl ProviderSet {
     }
 
     /// Checks every provider's credentials at once (see [`Provider::check_credentials`]) and
-    /// logs each answer: accepted at `info`, anything else at `warn`, `when` saying at start or
-    /// after a reload.
+    /// logs each answer at `info` (`when`: at start, after a reload); a failure was already
+    /// logged at `warn` by the attempt that met it.
     pub async fn check_credentials(&self, fresh: bool, when: &str) {
         let checks = self.providers.iter().map(|p| async move {
             let name = p.name();
@@ -266,7 +266,8 @@ impl ProviderSet {
                     name.api(),
                     name.credentials()
                 ),
-                Err(e) => tracing::warn!(
+                // The failed attempt itself was logged at `warn` (rate-limited) where it was made.
+                Err(e) => tracing::info!(
                     provider = name.as_str(),
                     "credentials check {when}: {}",
                     e.described(name)

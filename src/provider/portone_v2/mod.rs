@@ -1,6 +1,6 @@
 //! The PortOne V2 provider: `GET {base_url}/identity-verifications/{id}` (the id
 //! percent-encoded as one segment, `?storeId=` when a store is set) with
-//! `Authorization: PortOne <api_secret>`, read by [`wire::interpret`] (gateway.md §11).
+//! `Authorization: PortOne <api_secret>`, read by [`wire::interpret`].
 //!
 //! V2 has no token: the secret itself is the credential, so a 401 or 403 on a lookup means the
 //! secret is rejected, which `/readyz` reports until an answer shows it accepted again. Connect

@@ -1,6 +1,6 @@
 //! What the PortOne V2 API says about one identity verification, read from its bytes:
 //! [`interpret`] is the pure reading of one `GET /identity-verifications/{id}` answer
-//! (gateway.md §11).
+//! (PortOne's V2 API reference, `GET /identity-verifications/{identityVerificationId}`).
 //!
 //! | answer | reading |
 //! |---|---|
@@ -178,7 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn answers_read_as_spec_section_11_says() {
+    fn every_status_and_error_reads_as_the_mapping_table_says() {
         use ProviderError as E;
         #[derive(Debug, PartialEq)]
         enum Want {
