@@ -184,7 +184,8 @@ mod tests {
         let uncertified = br#"{"code":0,"response":{"imp_uid":"imp_000000000001",
             "certified":false}}"#;
         let other = br#"{"code":0,"response":{"imp_uid":"imp_000000000002","certified":true}}"#;
-        let cases: &[(u16, &[u8], Result<Option<(bool, Option<Date>)>, Refusal>)] = &[
+        type Found = Result<Option<(bool, Option<Date>)>, Refusal>;
+        let cases: &[(u16, &[u8], Found)] = &[
             (200, ok, Ok(Some((true, Some(date(1990, 1, 2)))))),
             (200, uncertified, Ok(Some((false, None)))),
             // Another record than the one asked for is no answer.
@@ -244,7 +245,8 @@ mod tests {
     fn token_answers_read_as_the_api_means_them() {
         use ProviderError as E;
         let ok = br#"{"code":0,"response":{"access_token":"t","now":100,"expired_at":1900}}"#;
-        let cases: &[(u16, &[u8], Result<(i64, i64), ProviderError>)] = &[
+        type Lifetime = Result<(i64, i64), ProviderError>;
+        let cases: &[(u16, &[u8], Lifetime)] = &[
             (200, ok, Ok((100, 1900))),
             (
                 200,
