@@ -138,47 +138,50 @@ fn must<T>(r: prometheus::Result<T>) -> T {
     }
 }
 
+/// A counter family (its name and labels are constants, so this cannot fail).
+fn counters(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    must(IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+/// A histogram family with `buckets`.
+fn histograms(name: &str, help: &str, buckets: Vec<f64>, labels: &[&str]) -> HistogramVec {
+    must(HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets),
+        labels,
+    ))
+}
+
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let requests = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_requests_total",
-                "Requests by route and verdict (or outcome)",
-            ),
+        let requests = counters(
+            "verigate_requests_total",
+            "Requests by route and verdict (or outcome)",
             &["route", "verdict"],
-        ));
-        let api_requests = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_api_requests_total",
-                "Calls to an identity provider's API by provider, endpoint and HTTP status (or error)",
-            ),
+        );
+        let api_requests = counters(
+            "verigate_api_requests_total",
+            "Calls to an identity provider's API by provider, endpoint and HTTP status (or error)",
             &["provider", "endpoint", "status"],
-        ));
-        let api_seconds = must(HistogramVec::new(
-            HistogramOpts::new(
-                "verigate_api_request_seconds",
-                "Duration of calls to an identity provider's API",
-            )
-            .buckets(API_BUCKETS.to_vec()),
+        );
+        let api_seconds = histograms(
+            "verigate_api_request_seconds",
+            "Duration of calls to an identity provider's API",
+            API_BUCKETS.to_vec(),
             &["provider", "endpoint"],
-        ));
-        let iamport_requests = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_iamport_requests_total",
-                "Calls to the i'mport API by endpoint and HTTP status (or error)",
-            ),
+        );
+        let iamport_requests = counters(
+            "verigate_iamport_requests_total",
+            "Calls to the i'mport API by endpoint and HTTP status (or error)",
             &["endpoint", "status"],
-        ));
-        let iamport_seconds = must(HistogramVec::new(
-            HistogramOpts::new(
-                "verigate_iamport_request_seconds",
-                "Duration of calls to the i'mport API",
-            )
-            .buckets(API_BUCKETS.to_vec()),
+        );
+        let iamport_seconds = histograms(
+            "verigate_iamport_request_seconds",
+            "Duration of calls to the i'mport API",
+            API_BUCKETS.to_vec(),
             &["endpoint"],
-        ));
+        );
         let cache_hits = must(IntCounter::new(
             "verigate_cache_hits_total",
             "Verifications answered from the cache",
@@ -199,21 +202,17 @@ impl Metrics {
             "verigate_upstream_errors_total",
             "Requests that failed to reach or be answered by the app",
         ));
-        let responses = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_responses_total",
-                "Answers by route and status class (1xx..5xx)",
-            ),
+        let responses = counters(
+            "verigate_responses_total",
+            "Answers by route and status class (1xx..5xx)",
             &["route", "status"],
-        ));
-        let request_seconds = must(HistogramVec::new(
-            HistogramOpts::new(
-                "verigate_request_duration_seconds",
-                "Duration of whole requests, from the request head to the end of the answer",
-            )
-            .buckets(REQUEST_BUCKETS.to_vec()),
+        );
+        let request_seconds = histograms(
+            "verigate_request_duration_seconds",
+            "Duration of whole requests, from the request head to the end of the answer",
+            REQUEST_BUCKETS.to_vec(),
             &["route"],
-        ));
+        );
         let breaker = must(IntGaugeVec::new(
             Opts::new(
                 "verigate_breaker_open",
@@ -221,13 +220,11 @@ impl Metrics {
             ),
             &["provider"],
         ));
-        let reloads = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_reloads_total",
-                "Configuration reloads (SIGHUP) by result: applied or refused",
-            ),
+        let reloads = counters(
+            "verigate_reloads_total",
+            "Configuration reloads (SIGHUP) by result: applied or refused",
             &["result"],
-        ));
+        );
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(responses.clone()),

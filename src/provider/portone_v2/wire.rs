@@ -177,17 +177,28 @@ mod tests {
         assert_eq!((id.birth_date, id.gender, id.foreigner), (None, None, None));
     }
 
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Certified,
+        NotCertified,
+        Failed,
+        NotFound,
+        Err(ProviderError),
+    }
+
+    fn reading(status: u16, body: &[u8]) -> Want {
+        match interpret(status, body, &iv1()) {
+            Ok(Record::Found(id)) if id.certified => Want::Certified,
+            Ok(Record::Found(_)) => Want::NotCertified,
+            Ok(Record::Failed) => Want::Failed,
+            Ok(Record::NotFound) => Want::NotFound,
+            Err(e) => Want::Err(e),
+        }
+    }
+
     #[test]
     fn every_status_and_error_reads_as_the_mapping_table_says() {
         use ProviderError as E;
-        #[derive(Debug, PartialEq)]
-        enum Want {
-            Certified,
-            NotCertified,
-            Failed,
-            NotFound,
-            Err(ProviderError),
-        }
         let ready = br#"{"status":"READY","id":"iv-1","requestedCustomer":{},
             "requestedAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z",
             "statusChangedAt":"2024-01-01T00:00:00Z","version":"V2"}"#;
@@ -244,6 +255,17 @@ mod tests {
             (200, b"<html>", Want::Err(E::Unparseable)),
             (200, b"", Want::Err(E::Unparseable)),
             (200, b"[]", Want::Err(E::Unparseable)),
+        ];
+        for (status, body, want) in cases {
+            let got = reading(*status, body);
+            assert_eq!(&got, want, "{status} {}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn records_for_another_id_or_without_their_required_fields_are_trouble() {
+        use ProviderError as E;
+        let cases: &[(u16, &[u8], Want)] = &[
             // A record for another id is no answer to this one.
             (
                 200,
@@ -290,13 +312,7 @@ mod tests {
             ),
         ];
         for (status, body, want) in cases {
-            let got = match interpret(*status, body, &iv1()) {
-                Ok(Record::Found(id)) if id.certified => Want::Certified,
-                Ok(Record::Found(_)) => Want::NotCertified,
-                Ok(Record::Failed) => Want::Failed,
-                Ok(Record::NotFound) => Want::NotFound,
-                Err(e) => Want::Err(e),
-            };
+            let got = reading(*status, body);
             assert_eq!(&got, want, "{status} {}", String::from_utf8_lossy(body));
         }
     }
