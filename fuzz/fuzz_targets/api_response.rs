@@ -20,8 +20,8 @@ use verigate::config::ForwardField;
 use verigate::headers::{Annotation, HeaderNames, annotate};
 use verigate::identity::Identity;
 use verigate::imp_uid::ImpUid;
-use verigate::provider::iamport_v1::wire::{self, Certification, Envelope};
 use verigate::policy::{AgeBasis, Policy, Verdict, age_on};
+use verigate::provider::iamport_v1::wire::{self, Certification, Envelope};
 
 /// The imp_uid asked for when the record's own is not a valid one.
 static REQUESTED: LazyLock<ImpUid> =
