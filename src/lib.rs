@@ -2,11 +2,11 @@
 //! an app.
 //!
 //! A request travels **route → extract → resolve (cache, then API) → judge (policy) → annotate
-//! (headers) → forward**, and the modules follow that path. The pure rooms
-//! ([`verification_id`], [`extract`], [`identity`], [`policy`], [`headers`], [`forwarded`],
-//! [`error`], [`secret`]) hold the logic and take "now" as an argument; the I/O rooms
-//! ([`provider`] with one folder per API, [`resolve`], [`proxy`], [`server`], [`sandbox`],
-//! [`echo`]) are thin.
+//! (headers) → forward**, and the modules follow that path; gated paths add **normalise → gate
+//! → page → cookie**. The pure rooms ([`verification_id`], [`extract`], [`identity`],
+//! [`policy`], [`headers`], [`forwarded`], [`error`], [`secret`], [`path`], [`seal`],
+//! [`session`]) hold the logic and take "now" as an argument; the I/O rooms ([`provider`] with
+//! one folder per API, [`resolve`], [`proxy`], [`server`], [`sandbox`], [`echo`]) are thin.
 
 pub mod access_log;
 pub mod admin;
@@ -20,6 +20,7 @@ pub mod headers;
 pub mod identity;
 pub mod imp_uid;
 pub mod metrics;
+pub mod path;
 pub mod policy;
 pub mod provider;
 pub mod proxy;
@@ -27,7 +28,9 @@ pub mod reload;
 pub mod resolve;
 pub mod sandbox;
 pub mod secret;
+pub mod seal;
 pub mod server;
+pub mod session;
 pub mod signing;
 pub mod verification_id;
 pub mod warnings;
