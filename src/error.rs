@@ -160,7 +160,7 @@ impl GatewayError {
         }
     }
 
-    /// The same sentence in Korean, for the pages a visitor's browser shows (§9).
+    /// The same sentence in Korean, for the pages a visitor's browser shows (docs/sessions.md).
     pub fn message_ko(self) -> &'static str {
         match self {
             GatewayError::MissingImpUid => "확인할 본인인증 정보(imp_uid)가 요청에 없습니다.",

@@ -1,4 +1,4 @@
-//! What the session and state cookies hold, and their wire forms (contract §9.3, §9.4).
+//! What the session and state cookies hold, and their wire forms (docs/sessions.md, "The cookie").
 //!
 //! A [`Session`] is a certified [`Identity`] cut down to what gated requests need (name, birth
 //! date, `certified_at`, the `headers.forward` fields) plus when it was issued and expires; a
@@ -24,7 +24,7 @@ use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::seal::SealError;
 
-/// The longest a state cookie lives (§9.2: ≤ 15 minutes).
+/// The longest a state cookie lives (at most 15 minutes).
 pub const STATE_TTL: Duration = Duration::from_secs(15 * 60);
 /// How far in the future an `issued_at` may lie (clock skew across a fleet).
 pub const ISSUED_SKEW: Duration = Duration::from_secs(5 * 60);

@@ -1,4 +1,4 @@
-//! Forward-auth (README, "Forward-auth"): verigate behind nginx, Traefik, Caddy or Envoy,
+//! Forward-auth (docs/sessions.md, "Forward-auth"): verigate behind nginx, Traefik, Caddy or Envoy,
 //! answering only "may this request pass?".
 //!
 //! | endpoint | session, `allow` | session, `deny` | no session |

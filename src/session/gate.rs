@@ -1,4 +1,4 @@
-//! The decision for a request whose normalised path falls under a gate (README, "Sessions"):
+//! The decision for a request whose normalised path falls under a gate (docs/sessions.md):
 //! pass it on with the identity headers, refuse it, or send the visitor to verify.
 //!
 //! - A session: the gate's policy judges the sealed person at `now`, by age alone

@@ -42,7 +42,7 @@ pub fn is_reserved_path(path: &str) -> bool {
 }
 
 /// Whether a request without a session is a browser navigation, to be sent to the verification
-/// page (302) rather than refused with 401 `verification_required` (§9.4): `GET` or `HEAD` whose
+/// page (302) rather than refused with 401 `verification_required`: `GET` or `HEAD` whose
 /// `Accept` prefers `text/html`.
 pub fn is_navigation(method: &str, accept: Option<&[u8]>) -> bool {
     matches!(method, "GET" | "HEAD") && crate::error::prefers_html(accept)
