@@ -197,12 +197,13 @@ fn no_session(
     if let Some(relative) = ascii(&location) {
         out.headers.push((REDIRECT_HEADER, relative));
     }
-    if req.endpoint == Endpoint::ForwardAuth && navigation {
-        if let Some(absolute) = origin.and_then(|o| ascii(&o.url(&location))) {
-            out.status = 302;
-            out.headers.insert(0, (http::header::LOCATION, absolute));
-            return out;
-        }
+    if req.endpoint == Endpoint::ForwardAuth
+        && navigation
+        && let Some(absolute) = origin.and_then(|o| ascii(&o.url(&location)))
+    {
+        out.status = 302;
+        out.headers.insert(0, (http::header::LOCATION, absolute));
+        return out;
     }
     let target = out.original.target.clone();
     out.refuse(Refusal::with_retry(

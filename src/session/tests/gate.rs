@@ -59,6 +59,15 @@ fn req<'a>(method: &'a str, accept: Option<&'a [u8]>) -> GatedRequest<'a> {
     }
 }
 
+/// (session, method, accept, status, kind) of the decision table.
+type Row<'a> = (
+    Option<&'a Session>,
+    &'a str,
+    Option<&'a [u8]>,
+    Option<u16>,
+    &'a str,
+);
+
 #[test]
 fn the_decision_table() {
     let policy = adult_policy();
@@ -67,7 +76,7 @@ fn the_decision_table() {
     let minor = session(date(2010, 1, 1), SEOUL_MIDNIGHT - 3600);
     let verify = "/.verigate/verify?rd=%2Fadult%2Fx%3Fa%3D1%26b%3D%252F";
     // (session, method, accept, status, kind)
-    let cases: &[(Option<&Session>, &str, Option<&[u8]>, Option<u16>, &str)] = &[
+    let cases: &[Row<'_>] = &[
         (Some(&adult), "GET", Some(HTML), None, "pass"),
         (Some(&adult), "POST", None, None, "pass"),
         (
