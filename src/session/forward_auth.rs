@@ -65,6 +65,8 @@ pub struct AuthRequest<'a> {
     pub method: &'a str,
     /// The auth request's query, without `?` (where `gate=` is).
     pub query: Option<&'a str>,
+    /// The request's headers: `Cookie` (opened by the caller), `Accept`, `Host` (over HTTP/2
+    /// the caller puts the `:authority` there), and the forwarded ones.
     pub headers: &'a HeaderMap,
     /// Whether the TCP peer is in `server.trusted_proxies`: only then are the forwarded
     /// headers believed.
