@@ -280,6 +280,19 @@ fn every_value_is_escaped_for_its_context() {
     assert!(line.contains("\\u003c/script\\u003e") && line.contains("\\u2028\\u2029"));
     assert!(!line.contains(['<', '>', '&', '\u{2028}', '\u{2029}']));
     assert!(h.contains("href=\"/.verigate/verify?rd=%2Fx%3Fa%3D%3C%2Fscript%3E%22%27%26\""));
+    // An rd as the page receives it: a `</script>` is percent-encoded, a U+2028 (whitespace)
+    // makes it no local target at all.
+    assert_eq!(
+        state(Provider::IamportV1, "/x?a=</script>").rd,
+        "/x?a=%3C/script%3E"
+    );
+    assert_eq!(state(Provider::IamportV1, "/x?a=\u{2028}").rd, "/");
+    let page = render_for(&v1(), &state(Provider::IamportV1, "/x?a=</script>\"'"));
+    assert!(
+        page.html
+            .contains("rd=%2Fx%3Fa%3D%253C%2Fscript%253E%2522%27\"")
+    );
+    assert_eq!(page.html.matches("</script>").count(), 2);
 }
 
 #[test]
