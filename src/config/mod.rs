@@ -37,13 +37,17 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+pub use crate::identity::ForwardField;
 pub use crate::provider::iamport_v1::IamportSettings;
 pub use crate::resolve::CacheSettings;
 pub use crate::secret::Secret;
+pub use crate::signing::{
+    HMAC_SECRET_MIN_BYTES, HmacSecretError, KeyAlg, KeyMaterial, SigningKey, SigningSettings,
+    decode_hmac_secret,
+};
 pub use types::{
-    AccessLogTarget, Config, ForwardField, HMAC_SECRET_MIN_BYTES, HeaderSettings, HealthCheck,
-    HmacSecretError, KeyAlg, KeyMaterial, OnDeny, OnFailure, Route, ServerSettings, SigningKey,
-    SigningSettings, TlsSettings, UpstreamSettings, decode_hmac_secret,
+    AccessLogTarget, Config, HeaderSettings, HealthCheck, OnDeny, OnFailure, Route, ServerSettings,
+    TlsSettings, UpstreamSettings,
 };
 
 use check::Checker;

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::types::{KeyAlg, OnDeny, OnFailure};
+use super::types::{OnDeny, OnFailure};
 use crate::extract::ImpUidSource;
 use crate::policy::AgeBasis;
+use crate::signing::KeyAlg;
 
 pub(super) type S<T> = Spanned<T>;
 

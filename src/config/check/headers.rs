@@ -3,7 +3,8 @@
 
 use super::Checker;
 use crate::config::raw::{RawHeaders, S};
-use crate::config::types::{ForwardField, HeaderSettings};
+use crate::config::types::HeaderSettings;
+use crate::identity::ForwardField;
 
 /// Well-known request headers a `headers.prefix` must not cover.
 const STANDARD_HEADERS: &[&str] = &[

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::Checker;
 use crate::config::raw::{RawKey, RawSigning, S};
-use crate::config::types::{
+use crate::secret::Secret;
+use crate::signing::{
     HMAC_SECRET_MIN_BYTES, KeyAlg, KeyMaterial, SigningKey, SigningSettings, decode_hmac_secret,
 };
-use crate::secret::Secret;
 
 impl Checker<'_> {
     pub(super) fn signing(&mut self, raw: S<RawSigning>) -> SigningSettings {
