@@ -14,7 +14,8 @@ use jiff::tz::TimeZone;
 use crate::identity::Identity;
 
 /// How an age is counted (README, "Age rules").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AgeBasis {
     /// 연 나이: `today.year − birth.year` (Youth Protection Act: alcohol, tobacco, games).
     Year,

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use super::Provider;
 use super::redirect::local_target;
-use crate::config::ForwardField;
+use crate::identity::ForwardField;
 use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::seal::SealError;
