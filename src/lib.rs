@@ -27,11 +27,12 @@ pub mod proxy;
 pub mod reload;
 pub mod resolve;
 pub mod sandbox;
-pub mod secret;
 pub mod seal;
+pub mod secret;
 pub mod server;
 pub mod session;
 pub mod signing;
+pub mod store;
 pub mod verification_id;
 pub mod warnings;
 

@@ -38,6 +38,14 @@ pub enum Resolved {
     Failed,
 }
 
+impl Resolved {
+    /// A found, certified verification: final, kept `ttl`. Everything else may still change
+    /// (an attempt may complete) and is kept only `negative_ttl`.
+    pub fn is_positive(&self) -> bool {
+        matches!(self, Resolved::Found(id) if id.certified)
+    }
+}
+
 /// Whether an answer came from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {
