@@ -93,9 +93,13 @@ pub trait SharedCache: Send + Sync {
 /// Why the store gave no answer. Never holds a key's value, a password or personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store could not be reached")]
+    #[error(
+        "the store could not be reached (refused or reset; a redis:// URL to a TLS port is reset)"
+    )]
     Unreachable,
-    #[error("the store did not answer within timeout_ms")]
+    #[error(
+        "the store did not answer within timeout_ms (frozen or overloaded; a rediss:// URL to a plain port waits like this)"
+    )]
     Timeout,
     #[error("the store rejected verigate's credentials (wrong user or password in store.url)")]
     AuthRejected,

@@ -118,23 +118,32 @@ fn server_code(code: &str) -> &'static str {
     KNOWN.into_iter().find(|k| *k == code).unwrap_or("ERR")
 }
 
-/// Whether a rustls error is somewhere in `e`'s chain (a failed handshake).
+/// Whether a rustls error is somewhere in `e`'s chain: a failed handshake (an untrusted
+/// certificate, a server that does not speak TLS answering garbage).
 fn is_tls(e: &RedisError) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            return true;
+    use std::error::Error;
+    fn tls_in(mut source: Option<&(dyn Error + 'static)>) -> bool {
+        while let Some(s) = source {
+            if s.is::<rustls::Error>() {
+                return true;
+            }
+            // redis-rs keeps the cause as an `Arc<dyn Error>`; tokio-rustls wraps rustls's error
+            // in an `io::Error`, whose `source` skips it.
+            if let Some(inner) = s.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
+                return tls_in(Some(&**inner));
+            }
+            if let Some(io) = s.downcast_ref::<std::io::Error>()
+                && io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return true;
+            }
+            source = s.source();
         }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            return true;
-        }
-        source = s.source();
+        false
     }
-    false
+    tls_in(Some(e))
 }
 
 /// Milliseconds for `PX`: at least 1 (0 is refused by the server).
