@@ -4,7 +4,7 @@
 # PHP app under `php -S`), headless Chromium and its WebDriver (tests/sandbox_browser.rs drives
 # the sandbox's browser-SDK stand-ins in a real browser) with a Korean font for its screenshots,
 # Node.js with npm (the official @portone/server-sdk test and examples/node), and redis-server
-# (the store tests start their own throwaway servers on loopback ports; none is left running).
+# (the store tests start their own throwaway servers on free loopback ports).
 # Uses apt-get when something is missing; says clearly what to install
 # by hand when it cannot.
 set -euo pipefail
@@ -39,8 +39,3 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-# Debian's package starts a system redis on 6379; the tests never use it, so stop it when this
-# script was the one that installed it.
-if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
-fi
