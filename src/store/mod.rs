@@ -1,4 +1,4 @@
-//! The store room: the state a fleet of gateways shares (README, "A fleet"), behind two traits.
+//! The store room: the state a fleet of gateways shares (`[store]`), behind two traits.
 //!
 //! - [`UsedSet`]: the ids that passed a `single_use` route. `first_use` is atomic across every
 //!   gateway sharing the store: of concurrent callers for one key, exactly one gets `true`.

@@ -75,6 +75,10 @@ pub struct ValkeyStore {
     breaker: Breaker,
     metrics: Arc<Metrics>,
     warnings: Throttle,
+    /// Why the last failed command failed: what `health` reports while the breaker is open, so
+    /// `/readyz` keeps naming a wrong password rather than "circuit open". Written on failures
+    /// only.
+    last_failure: std::sync::Mutex<Option<StoreError>>,
 }
 
 /// What a redis-rs error means for the gateway. Its text is not kept: it may quote the server.
@@ -189,6 +193,7 @@ impl ValkeyStore {
             breaker: Breaker::new(),
             metrics,
             warnings: Throttle::new(Instant::now(), WARN_EVERY),
+            last_failure: std::sync::Mutex::new(None),
         })
     }
 
@@ -204,7 +209,13 @@ impl ValkeyStore {
             .await
             .map(drop);
         self.count(Op::Ping, result.as_ref().map(|()| "ok"));
-        result
+        match result {
+            Err(StoreError::CircuitOpen) => {
+                let last = self.last_failure.lock().ok().and_then(|l| l.clone());
+                Err(last.unwrap_or(StoreError::CircuitOpen))
+            }
+            other => other,
+        }
     }
 
     fn key(&self, provider: ProviderName, id: &VerificationId, kind: &str) -> String {
@@ -227,7 +238,12 @@ impl ValkeyStore {
         timer.observe_duration();
         let transition = match &result {
             Ok(_) => permit.success(),
-            Err(_) => permit.failure(),
+            Err(e) => {
+                if let Ok(mut last) = self.last_failure.lock() {
+                    *last = Some(e.clone());
+                }
+                permit.failure()
+            }
         };
         match transition {
             Some(Transition::Opened { period, .. }) => tracing::warn!(

@@ -230,6 +230,19 @@ async fn a_wrong_password_is_named_in_the_health_check() {
     let wrong = server.url().replace("right-one", "wrong-one");
     let (s, _) = store_at(&wrong, Duration::from_millis(500));
     assert_eq!(s.health().await, Err(StoreError::AuthRejected));
+    // The breaker opens on repeated failures; health still names the cause, not the breaker.
+    for _ in 0..crate::provider::breaker::THRESHOLD {
+        let _ = s.health().await;
+    }
+    assert_eq!(
+        s.first_use(
+            &UseKey::new(ProviderName::Iamport, key("imp_4").id),
+            Duration::from_secs(1)
+        )
+        .await,
+        Err(StoreError::CircuitOpen)
+    );
+    assert_eq!(s.health().await, Err(StoreError::AuthRejected));
     let none = format!("redis://127.0.0.1:{}/0", server.port());
     let (s, _) = store_at(&none, Duration::from_millis(500));
     assert_eq!(s.health().await, Err(StoreError::AuthRejected));
