@@ -96,6 +96,31 @@ async fn valkey_passes_the_shared_cache_suite() {
     conformance::shared_cache(store(&server), tamper).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_racing_gateways_exactly_one_passes_an_id() {
+    let server = ScratchServer::start();
+    // Four gateways, each with its own connection, eight requests each, one id.
+    let gateways: Vec<_> = (0..4).map(|_| store(&server)).collect();
+    for g in &gateways {
+        warm(g).await;
+    }
+    let k = UseKey::new(
+        ProviderName::Portone,
+        ProviderName::Portone.parse_id("iv-race").unwrap(),
+    );
+    let racers: Vec<_> = (0..32)
+        .map(|i| {
+            let (g, k) = (gateways[i % 4].clone(), k.clone());
+            tokio::spawn(async move { g.first_use(&k, Duration::from_secs(60)).await })
+        })
+        .collect();
+    let mut firsts = 0;
+    for r in racers {
+        firsts += usize::from(r.await.unwrap().unwrap());
+    }
+    assert_eq!(firsts, 1);
+}
+
 #[tokio::test]
 async fn stored_values_are_sealed_and_bound_to_their_key() {
     let server = ScratchServer::start();
