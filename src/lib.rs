@@ -32,6 +32,7 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod signing;
+pub mod store;
 pub mod verification_id;
 pub mod warnings;
 
