@@ -40,6 +40,8 @@ pub enum GatewayError {
     VerificationRequired,
     #[error("invalid state")]
     InvalidState,
+    #[error("not found")]
+    NotFound,
 }
 
 /// Seconds a client is asked to wait after a 503.
@@ -54,6 +56,7 @@ impl GatewayError {
             | GatewayError::MalformedBody
             | GatewayError::InvalidPath => 400,
             GatewayError::VerificationRequired => 401,
+            GatewayError::NotFound => 404,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::BodyTooLarge => 413,
             GatewayError::RequestTimeout => 408,
@@ -86,6 +89,7 @@ impl GatewayError {
             GatewayError::InvalidPath => "invalid_path",
             GatewayError::VerificationRequired => "verification_required",
             GatewayError::InvalidState => "invalid_state",
+            GatewayError::NotFound => "not_found",
         }
     }
 
@@ -143,6 +147,7 @@ impl GatewayError {
             GatewayError::InvalidState => {
                 "This verification does not belong to this browser's visit; please start the verification again."
             }
+            GatewayError::NotFound => "There is nothing at this address of the gateway.",
         }
     }
 
@@ -186,6 +191,7 @@ impl GatewayError {
             GatewayError::InvalidState => {
                 "이 브라우저에서 시작한 본인인증이 아닙니다. 처음부터 다시 인증해 주세요."
             }
+            GatewayError::NotFound => "요청하신 주소를 찾을 수 없습니다.",
         }
     }
 }
@@ -343,6 +349,7 @@ mod tests {
                 "verification_required",
             ),
             (GatewayError::InvalidState, 403, "invalid_state"),
+            (GatewayError::NotFound, 404, "not_found"),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status(), e.code()), (status, code));
