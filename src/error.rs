@@ -44,6 +44,8 @@ pub enum GatewayError {
     MissingGate,
     #[error("unknown gate")]
     UnknownGate,
+    #[error("not found")]
+    NotFound,
 }
 
 /// Seconds a client is asked to wait after a 503.
@@ -59,6 +61,7 @@ impl GatewayError {
             | GatewayError::InvalidPath
             | GatewayError::MissingGate => 400,
             GatewayError::VerificationRequired => 401,
+            GatewayError::NotFound => 404,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::BodyTooLarge => 413,
             GatewayError::RequestTimeout => 408,
@@ -94,6 +97,7 @@ impl GatewayError {
             GatewayError::InvalidState => "invalid_state",
             GatewayError::MissingGate => "missing_gate",
             GatewayError::UnknownGate => "unknown_gate",
+            GatewayError::NotFound => "not_found",
         }
     }
 
@@ -157,6 +161,7 @@ impl GatewayError {
             GatewayError::UnknownGate => {
                 "The forward-auth request names a gate that is not configured."
             }
+            GatewayError::NotFound => "There is nothing at this address of the gateway.",
         }
     }
 
@@ -202,6 +207,7 @@ impl GatewayError {
             }
             GatewayError::MissingGate => "인증 요청에 확인할 영역(gate)이 지정되지 않았습니다.",
             GatewayError::UnknownGate => "인증 요청이 설정되지 않은 영역(gate)을 가리킵니다.",
+            GatewayError::NotFound => "요청하신 주소를 찾을 수 없습니다.",
         }
     }
 }
@@ -361,6 +367,7 @@ mod tests {
             (GatewayError::InvalidState, 403, "invalid_state"),
             (GatewayError::MissingGate, 400, "missing_gate"),
             (GatewayError::UnknownGate, 404, "unknown_gate"),
+            (GatewayError::NotFound, 404, "not_found"),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status(), e.code()), (status, code));

@@ -26,14 +26,17 @@ pub mod provider;
 pub mod proxy;
 pub mod reload;
 pub mod resolve;
+pub mod route;
 pub mod sandbox;
 pub mod seal;
 pub mod secret;
 pub mod server;
 pub mod session;
 pub mod signing;
+pub mod state;
 pub mod store;
 pub mod verification_id;
+pub mod verify;
 pub mod warnings;
 
 /// The old path of [`provider::breaker`] (tests and benches name `verigate::breaker`).

@@ -698,6 +698,38 @@ async fn rejected_credentials_are_api_trouble_not_a_verdict() {
 }
 
 #[tokio::test]
+async fn paths_under_dot_verigate_are_the_gateways_own_and_never_reach_the_app() {
+    let s = Stack::start().await;
+    // Sessions are not configured: every one of them, known or not, is 404 `not_found`.
+    for path in [
+        "/.verigate/verify?rd=/adult",
+        "/.verigate/callback?imp_uid=imp_1&merchant_uid=m",
+        "/.verigate/auth?gate=adult",
+        "/.verigate/forward-auth?gate=adult",
+        "/.verigate/sign_out",
+        "/.verigate/nothing/here",
+        "/.VERIGATE/verify",
+        "/.verigate",
+    ] {
+        let (status, body) = json(s.get(path).await).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+        assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+    let resp = s
+        .verify("/.verigate/callback", &s.person("홍길동", "1980-01-01"))
+        .await;
+    assert_eq!(resp.status(), 404);
+    assert!(s.app_saw().is_empty(), "a /.verigate path reached the app");
+    // Only the segment is reserved.
+    assert_eq!(s.get("/.verigatex/page").await.status(), 200);
+    assert_eq!(s.last().path, "/.verigatex/page");
+}
+
+#[tokio::test]
 async fn upstream_down_is_a_502() {
     // An address nothing listens on.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
