@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{ROUTES, Stack, birthday_years_ago, config, now_secs};
+use common::{Cfg, Stack, birthday_years_ago, free_addr, now_secs, raw_exchange};
 use sha2::{Digest, Sha256};
 use verigate::sandbox::{Fault, SandboxRecord};
 
@@ -266,18 +265,6 @@ async fn forged_verified_headers_are_stripped_on_every_route() {
             assert_eq!(got.header("x-verified-age"), Some("15"));
         }
     }
-}
-
-/// Sends raw bytes on a fresh connection and reads the whole answer (the gateway closes or the
-/// read times out after `Connection: close`).
-fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    conn.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = conn.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn chunked(body: &[u8], size: usize) -> Vec<u8> {
@@ -553,19 +540,9 @@ async fn fifty_concurrent_requests_for_one_imp_uid_make_one_api_call() {
     });
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let client = s.client.clone();
-        let url = format!("{}/certifications", s.base);
-        let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+        let (gw, uid) = (s.gateway.clone(), uid.clone());
         tasks.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+            gw.verify("/certifications", &uid).await.status().as_u16()
         }));
     }
     for t in tasks {
@@ -617,7 +594,7 @@ async fn token_is_refreshed_before_expiry_by_the_apis_clock() {
 
 #[tokio::test]
 async fn api_errors_answer_503_within_the_budget_and_service_recovers() {
-    let s = Stack::with(|p| config(p, "timeout_ms = 800", ROUTES)).await;
+    let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(800)).await;
     let warm = s.person("홍길동", "1980-01-01");
     assert_eq!(s.verify("/certifications", &warm).await.status(), 200);
 
@@ -684,10 +661,7 @@ async fn api_errors_answer_503_within_the_budget_and_service_recovers() {
 
 #[tokio::test]
 async fn rejected_credentials_are_api_trouble_not_a_verdict() {
-    let s = Stack::with(|p| {
-        config(p, "timeout_ms = 800", ROUTES).replace("${TEST_IMP_SECRET}", "wrong-secret")
-    })
-    .await;
+    let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(800).secret("wrong-secret")).await;
     let uid = s.person("홍길동", "1980-01-01");
     let (status, body) = json(s.verify("/certifications", &uid).await).await;
     assert_eq!(
@@ -700,11 +674,8 @@ async fn rejected_credentials_are_api_trouble_not_a_verdict() {
 #[tokio::test]
 async fn upstream_down_is_a_502() {
     // An address nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let s = Stack::with_upstream(Some(dead), |p| config(p, "timeout_ms = 800", ROUTES)).await;
+    let dead = free_addr();
+    let s = Stack::with_upstream(Some(dead), |p| Cfg::standard(p).api_timeout_ms(800)).await;
     let (status, body) = json(s.get("/anything").await).await;
     assert_eq!(
         (status, body["error"].as_str()),
