@@ -21,7 +21,8 @@ if ! [[ "$secs" =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 shift $(($# > 0 ? 1 : 0))
-all=(extract_json extract_form extract_query extract_body api_response)
+all=(extract_json extract_form extract_query extract_body api_response api_response_v2 gate_path
+     session_cookie)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -36,9 +37,12 @@ fi
 
 dict_for() {
     case "$1" in
-        extract_json) echo fuzz/dicts/json.dict ;;
+        extract_json | extract_body) echo fuzz/dicts/json.dict ;;
         extract_form | extract_query) echo fuzz/dicts/form.dict ;;
         api_response) echo fuzz/dicts/api_response.dict ;;
+        api_response_v2) echo fuzz/dicts/api_response_v2.dict ;;
+        gate_path) echo fuzz/dicts/path.dict ;;
+        session_cookie) echo fuzz/dicts/cookie.dict ;;
         *) echo "fuzz: unknown target $1" >&2; return 1 ;;
     esac
 }

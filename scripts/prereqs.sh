@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what cargo cannot fetch: cmake and a C compiler (pingora's and aws-lc's C parts),
-# Python's venv module (the interop tests) and PHP's command line (tests/php.rs runs the README's
-# PHP app under `php -S`). Uses apt-get when something is missing; says clearly what to install
+# Python's venv module (the interop tests), PHP's command line (tests/php.rs runs the README's
+# PHP app under `php -S`), headless Chromium and its WebDriver (tests/sandbox_browser.rs drives
+# the sandbox's browser-SDK stand-ins in a real browser) with a Korean font for its screenshots,
+# and Node.js with npm (the official @portone/server-sdk test and examples/node). Uses apt-get when something is missing; says clearly what to install
 # by hand when it cannot.
 set -euo pipefail
 
@@ -11,6 +13,11 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v php >/dev/null 2>&1 || missing+=(php-cli)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-nanum)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

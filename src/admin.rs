@@ -40,20 +40,12 @@ impl Admin {
         match path {
             "/healthz" => (StatusCode::OK, JSON, br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => {
-                let client = self.state.resolver.client();
-                if !client.credentials_checked() {
+                if let Some(reason) = self.state.resolver.providers().not_ready() {
+                    let body = serde_json::json!({ "status": "not_ready", "reason": reason });
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         JSON,
-                        br#"{"status":"not_ready","reason":"checking imp_key/imp_secret with the i'mport API"}"#
-                            .to_vec(),
-                    )
-                } else if client.credentials_rejected() {
-                    (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        JSON,
-                        br#"{"status":"not_ready","reason":"the i'mport API rejected imp_key/imp_secret"}"#
-                            .to_vec(),
+                        body.to_string().into_bytes(),
                     )
                 } else {
                     (StatusCode::OK, JSON, br#"{"status":"ready"}"#.to_vec())

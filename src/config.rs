@@ -48,32 +48,7 @@ pub const DEFAULT_RUNTIME_DIR: &str = "run";
 /// The shortest accepted HMAC secret, in decoded bytes (the SHA-256 block half, RFC 2104 §3).
 pub const HMAC_SECRET_MIN_BYTES: usize = 32;
 
-/// A secret string (API secret, HMAC key): its `Debug` and `Display` never print it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret so that it cannot be logged by accident.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself, for the one place that must send or use it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Why an HMAC secret was refused. The messages never contain the secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -194,43 +169,8 @@ pub struct HealthCheck {
     pub interval: Duration,
 }
 
-/// `[iamport]`, validated. Its `Debug` leaves out the API key as well as the secret.
-#[derive(Clone, PartialEq)]
-pub struct IamportSettings {
-    /// `http` or `https` URL without a trailing slash.
-    pub base_url: String,
-    /// The REST API key (non-empty).
-    pub imp_key: String,
-    /// The REST API secret (non-empty).
-    pub imp_secret: Secret,
-    /// The whole budget for resolving one imp_uid, token included.
-    pub timeout: Duration,
-    /// Sent as the `Tier` header when set; a valid header value.
-    pub tier: Option<String>,
-}
-
-impl std::fmt::Debug for IamportSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IamportSettings")
-            .field("base_url", &self.base_url)
-            .field("imp_key", &"<redacted>")
-            .field("imp_secret", &self.imp_secret)
-            .field("timeout", &self.timeout)
-            .field("tier", &self.tier)
-            .finish()
-    }
-}
-
-/// `[cache]`, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CacheSettings {
-    /// At least 1.
-    pub capacity: u64,
-    /// How long a resolved verification is kept.
-    pub ttl: Duration,
-    /// How long "no such imp_uid" is remembered.
-    pub negative_ttl: Duration,
-}
+pub use crate::provider::iamport_v1::IamportSettings;
+pub use crate::resolve::CacheSettings;
 
 /// Optional identity fields an operator may forward (`headers.forward`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

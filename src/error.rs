@@ -34,6 +34,12 @@ pub enum GatewayError {
     VerificationUnavailable,
     #[error("upstream unavailable")]
     UpstreamUnavailable,
+    #[error("invalid path")]
+    InvalidPath,
+    #[error("verification required")]
+    VerificationRequired,
+    #[error("invalid state")]
+    InvalidState,
 }
 
 /// Seconds a client is asked to wait after a 503.
@@ -45,11 +51,15 @@ impl GatewayError {
         match self {
             GatewayError::MissingImpUid
             | GatewayError::InvalidImpUid
-            | GatewayError::MalformedBody => 400,
+            | GatewayError::MalformedBody
+            | GatewayError::InvalidPath => 400,
+            GatewayError::VerificationRequired => 401,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::BodyTooLarge => 413,
             GatewayError::RequestTimeout => 408,
-            GatewayError::Verification(_) | GatewayError::AgeRequirementNotMet => 403,
+            GatewayError::Verification(_)
+            | GatewayError::AgeRequirementNotMet
+            | GatewayError::InvalidState => 403,
             GatewayError::AlreadyUsed => 409,
             GatewayError::VerificationUnavailable => 503,
             GatewayError::UpstreamUnavailable => 502,
@@ -73,6 +83,9 @@ impl GatewayError {
             GatewayError::AgeRequirementNotMet => "age_requirement_not_met",
             GatewayError::VerificationUnavailable => "verification_unavailable",
             GatewayError::UpstreamUnavailable => "upstream_unavailable",
+            GatewayError::InvalidPath => "invalid_path",
+            GatewayError::VerificationRequired => "verification_required",
+            GatewayError::InvalidState => "invalid_state",
         }
     }
 
@@ -121,6 +134,58 @@ impl GatewayError {
             GatewayError::UpstreamUnavailable => {
                 "The service behind this gateway is unavailable; please try again shortly."
             }
+            GatewayError::InvalidPath => {
+                "The address of this page is not valid; please check the link and try again."
+            }
+            GatewayError::VerificationRequired => {
+                "This page is only for verified visitors; please verify your identity with your phone first."
+            }
+            GatewayError::InvalidState => {
+                "This verification does not belong to this browser's visit; please start the verification again."
+            }
+        }
+    }
+
+    /// The same sentence in Korean, for the pages a visitor's browser shows (§9).
+    pub fn message_ko(self) -> &'static str {
+        match self {
+            GatewayError::MissingImpUid => "확인할 본인인증 정보(imp_uid)가 요청에 없습니다.",
+            GatewayError::InvalidImpUid => "본인인증 번호(imp_uid) 형식이 올바르지 않습니다.",
+            GatewayError::MalformedBody => "요청 내용을 읽을 수 없습니다.",
+            GatewayError::UnsupportedMediaType => {
+                "요청 내용은 JSON 또는 폼 데이터 형식이어야 합니다."
+            }
+            GatewayError::BodyTooLarge => "요청 내용이 너무 큽니다.",
+            GatewayError::RequestTimeout => {
+                "요청이 제시간에 도착하지 않았습니다. 다시 시도해 주세요."
+            }
+            GatewayError::Verification(FailureReason::NotFound) => {
+                "해당 본인인증 기록을 찾을 수 없습니다."
+            }
+            GatewayError::Verification(FailureReason::NotCertified) => {
+                "본인인증이 완료되지 않았습니다."
+            }
+            GatewayError::Verification(FailureReason::Failed) => {
+                "본인인증에 실패했습니다. 다시 시도해 주세요."
+            }
+            GatewayError::Verification(FailureReason::Stale) => {
+                "본인인증 후 시간이 너무 지났습니다. 다시 인증해 주세요."
+            }
+            GatewayError::AlreadyUsed => "이미 사용된 본인인증입니다. 다시 인증해 주세요.",
+            GatewayError::AgeRequirementNotMet => "이 서비스의 이용 연령 기준을 충족하지 않습니다.",
+            GatewayError::VerificationUnavailable => {
+                "본인인증을 일시적으로 사용할 수 없습니다. 잠시 후 다시 시도해 주세요."
+            }
+            GatewayError::UpstreamUnavailable => {
+                "서비스에 일시적으로 연결할 수 없습니다. 잠시 후 다시 시도해 주세요."
+            }
+            GatewayError::InvalidPath => "페이지 주소가 올바르지 않습니다. 링크를 확인해 주세요.",
+            GatewayError::VerificationRequired => {
+                "본인인증을 마친 분만 이용할 수 있는 페이지입니다. 먼저 휴대폰 본인인증을 해 주세요."
+            }
+            GatewayError::InvalidState => {
+                "이 브라우저에서 시작한 본인인증이 아닙니다. 처음부터 다시 인증해 주세요."
+            }
         }
     }
 }
@@ -135,6 +200,13 @@ impl From<ExtractError> for GatewayError {
             ExtractError::Malformed(_) => GatewayError::MalformedBody,
             ExtractError::UnsupportedMediaType => GatewayError::UnsupportedMediaType,
         }
+    }
+}
+
+impl From<crate::path::PathError> for GatewayError {
+    /// Every refusal of §9.5 is one answer: 400 `invalid_path`.
+    fn from(_: crate::path::PathError) -> Self {
+        GatewayError::InvalidPath
     }
 }
 
@@ -264,9 +336,21 @@ mod tests {
                 502,
                 "upstream_unavailable",
             ),
+            (GatewayError::InvalidPath, 400, "invalid_path"),
+            (
+                GatewayError::VerificationRequired,
+                401,
+                "verification_required",
+            ),
+            (GatewayError::InvalidState, 403, "invalid_state"),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status(), e.code()), (status, code));
+            assert!(e.message_ko().ends_with('.'), "{code}");
+            assert!(
+                e.message_ko().chars().any(|c| ('가'..='힣').contains(&c)),
+                "{code}"
+            );
             let r = e.render("req-1", false);
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             assert_eq!(v["error"], code);
@@ -291,6 +375,14 @@ mod tests {
         ];
         for (accept, want) in cases {
             assert_eq!(prefers_html(accept.map(str::as_bytes)), *want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn every_path_refusal_is_invalid_path() {
+        for p in ["/a%2Fb", "/..", "/a\\b", "/%zz", "/a%00"] {
+            let e = crate::path::normalise(p).unwrap_err();
+            assert_eq!(GatewayError::from(e), GatewayError::InvalidPath, "{p}");
         }
     }
 

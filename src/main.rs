@@ -65,13 +65,16 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
     },
-    /// Serve the simulated i'mport API alone.
+    /// Serve the simulated i'mport V1 and PortOne V2 APIs alone.
     Sandbox {
         #[arg(long, default_value = "127.0.0.1:8089")]
         listen: SocketAddr,
         /// Records to serve (TOML or JSON list).
         #[arg(long)]
         people: Option<PathBuf>,
+        /// The V2 API secret to accept (default `sandbox-portone-api-secret`).
+        #[arg(long)]
+        portone_secret: Option<String>,
     },
 }
 
@@ -172,7 +175,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Sandbox { listen, people } => {
+        Command::Sandbox {
+            listen,
+            people,
+            portone_secret,
+        } => {
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -180,7 +187,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(verigate::sandbox::run_cli(listen, people.as_deref())) {
+            match rt.block_on(verigate::sandbox::run_cli(
+                listen,
+                people.as_deref(),
+                portone_secret,
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("verigate sandbox: {e}");

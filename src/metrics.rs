@@ -23,6 +23,9 @@ const REQUEST_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets of the API call histograms.
+const API_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
 /// What became of one request, as the `verdict` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestOutcome {
@@ -64,9 +67,14 @@ impl RequestOutcome {
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
-    /// `verigate_iamport_requests_total{endpoint,status}`.
+    /// `verigate_api_requests_total{provider,endpoint,status}`: every provider's API calls.
+    pub api_requests: IntCounterVec,
+    /// `verigate_api_request_seconds{provider,endpoint}`.
+    pub api_seconds: HistogramVec,
+    /// `verigate_iamport_requests_total{endpoint,status}`: the i'mport V1 calls alone, the
+    /// series from before the `provider` label.
     pub iamport_requests: IntCounterVec,
-    /// `verigate_iamport_request_seconds{endpoint}`.
+    /// `verigate_iamport_request_seconds{endpoint}`: i'mport V1 alone, as above.
     pub iamport_seconds: HistogramVec,
     pub cache_hits: IntCounter,
     pub cache_misses: IntCounter,
@@ -75,9 +83,9 @@ pub struct Metrics {
     pub upstream_errors: IntCounter,
     responses: IntCounterVec,
     request_seconds: HistogramVec,
-    /// `verigate_breaker_open{provider="iamport"}`: 1 from the breaker's opening until a probe
-    /// closes it.
-    pub breaker_open: IntGauge,
+    /// `verigate_breaker_open{provider}`: 1 from the breaker's opening until a probe closes it.
+    /// A provider's series exists once the provider is built.
+    breaker_open: IntGaugeVec,
     reloads_applied: IntCounter,
     reloads_refused: IntCounter,
 }
@@ -130,34 +138,50 @@ fn must<T>(r: prometheus::Result<T>) -> T {
     }
 }
 
+/// A counter family (its name and labels are constants, so this cannot fail).
+fn counters(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    must(IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+/// A histogram family with `buckets`.
+fn histograms(name: &str, help: &str, buckets: Vec<f64>, labels: &[&str]) -> HistogramVec {
+    must(HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets),
+        labels,
+    ))
+}
+
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let requests = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_requests_total",
-                "Requests by route and verdict (or outcome)",
-            ),
+        let requests = counters(
+            "verigate_requests_total",
+            "Requests by route and verdict (or outcome)",
             &["route", "verdict"],
-        ));
-        let iamport_requests = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_iamport_requests_total",
-                "Calls to the i'mport API by endpoint and HTTP status (or error)",
-            ),
+        );
+        let api_requests = counters(
+            "verigate_api_requests_total",
+            "Calls to an identity provider's API by provider, endpoint and HTTP status (or error)",
+            &["provider", "endpoint", "status"],
+        );
+        let api_seconds = histograms(
+            "verigate_api_request_seconds",
+            "Duration of calls to an identity provider's API",
+            API_BUCKETS.to_vec(),
+            &["provider", "endpoint"],
+        );
+        let iamport_requests = counters(
+            "verigate_iamport_requests_total",
+            "Calls to the i'mport API by endpoint and HTTP status (or error)",
             &["endpoint", "status"],
-        ));
-        let iamport_seconds = must(HistogramVec::new(
-            HistogramOpts::new(
-                "verigate_iamport_request_seconds",
-                "Duration of calls to the i'mport API",
-            )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
+        );
+        let iamport_seconds = histograms(
+            "verigate_iamport_request_seconds",
+            "Duration of calls to the i'mport API",
+            API_BUCKETS.to_vec(),
             &["endpoint"],
-        ));
+        );
         let cache_hits = must(IntCounter::new(
             "verigate_cache_hits_total",
             "Verifications answered from the cache",
@@ -178,21 +202,17 @@ impl Metrics {
             "verigate_upstream_errors_total",
             "Requests that failed to reach or be answered by the app",
         ));
-        let responses = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_responses_total",
-                "Answers by route and status class (1xx..5xx)",
-            ),
+        let responses = counters(
+            "verigate_responses_total",
+            "Answers by route and status class (1xx..5xx)",
             &["route", "status"],
-        ));
-        let request_seconds = must(HistogramVec::new(
-            HistogramOpts::new(
-                "verigate_request_duration_seconds",
-                "Duration of whole requests, from the request head to the end of the answer",
-            )
-            .buckets(REQUEST_BUCKETS.to_vec()),
+        );
+        let request_seconds = histograms(
+            "verigate_request_duration_seconds",
+            "Duration of whole requests, from the request head to the end of the answer",
+            REQUEST_BUCKETS.to_vec(),
             &["route"],
-        ));
+        );
         let breaker = must(IntGaugeVec::new(
             Opts::new(
                 "verigate_breaker_open",
@@ -200,19 +220,19 @@ impl Metrics {
             ),
             &["provider"],
         ));
-        let reloads = must(IntCounterVec::new(
-            Opts::new(
-                "verigate_reloads_total",
-                "Configuration reloads (SIGHUP) by result: applied or refused",
-            ),
+        let reloads = counters(
+            "verigate_reloads_total",
+            "Configuration reloads (SIGHUP) by result: applied or refused",
             &["result"],
-        ));
+        );
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(responses.clone()),
             Box::new(request_seconds.clone()),
             Box::new(breaker.clone()),
             Box::new(reloads.clone()),
+            Box::new(api_requests.clone()),
+            Box::new(api_seconds.clone()),
             Box::new(iamport_requests.clone()),
             Box::new(iamport_seconds.clone()),
             Box::new(cache_hits.clone()),
@@ -226,6 +246,8 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            api_requests,
+            api_seconds,
             iamport_requests,
             iamport_seconds,
             cache_hits,
@@ -235,7 +257,7 @@ impl Metrics {
             upstream_errors,
             responses,
             request_seconds,
-            breaker_open: breaker.with_label_values(&["iamport"]),
+            breaker_open: breaker,
             reloads_applied: reloads.with_label_values(&["applied"]),
             reloads_refused: reloads.with_label_values(&["refused"]),
         }
@@ -264,7 +286,17 @@ impl Metrics {
         RouteCounters { rows }
     }
 
-    /// The duration histogram of one API endpoint, resolved once.
+    /// The `verigate_breaker_open` gauge of one provider (its series appears at 0).
+    pub fn breaker_gauge(&self, provider: &str) -> IntGauge {
+        self.breaker_open.with_label_values(&[provider])
+    }
+
+    /// The duration histogram of one provider's API endpoint.
+    pub fn api_timer(&self, provider: &str, endpoint: &str) -> Histogram {
+        self.api_seconds.with_label_values(&[provider, endpoint])
+    }
+
+    /// The duration histogram of one i'mport V1 endpoint (the series without `provider`).
     pub fn iamport_timer(&self, endpoint: &str) -> Histogram {
         self.iamport_seconds.with_label_values(&[endpoint])
     }
@@ -304,7 +336,7 @@ mod tests {
         rc.finish(None, 0, ms); // no answer: timed, not counted
         rc.finish(None, 999, ms); // no such class: timed, not counted
         rc.finish(Some(9), 200, ms);
-        m.breaker_open.set(1);
+        m.breaker_gauge("iamport").set(1);
         let _ = m.count_reload(Ok::<(), ()>(()));
         assert_eq!(m.count_reload(Err::<(), _>(7)), Err(7));
         let _ = m.count_reload(Err::<(), ()>(()));

@@ -28,7 +28,8 @@ use crate::headers::{self, Annotation, HeaderList, HeaderNames};
 use crate::imp_uid::ImpUid;
 use crate::metrics::{Metrics, RequestOutcome, RouteCounters};
 use crate::policy::{FailureReason, Judgement, Verdict};
-use crate::resolver::{CacheStatus, Resolved, Resolver};
+use crate::provider::ProviderName;
+use crate::resolve::{CacheKey, CacheStatus, Resolved, Resolver};
 use crate::signing::{AssertionClaims, SignInput, Signer, SigningError};
 
 /// What a request needs from the configuration, swapped whole on reload.
@@ -90,7 +91,8 @@ pub struct GatewayState {
     /// Fixed at start, like the rest of `[server]`.
     trusted_proxies: TrustedProxies,
     /// imp_uids that passed a `single_use` route, each kept for its freshness window.
-    used: moka::future::Cache<ImpUid, std::time::Duration>,
+    /// Keyed by provider and id, as the cache is: two providers' ids never collide.
+    used: moka::future::Cache<CacheKey, std::time::Duration>,
     /// Set once a graceful stop or upgrade has begun: every answer then closes its connection,
     /// so clients move to the new process before pingora drops idle keep-alive connections.
     draining: std::sync::atomic::AtomicBool,
@@ -128,9 +130,14 @@ impl GatewayState {
 
     /// Marks `uid` as used by a single-use route; `false` when it already was. Atomic: of
     /// concurrent requests for one imp_uid, exactly one gets `true`.
-    async fn first_use(&self, uid: &ImpUid, remember: std::time::Duration) -> bool {
+    async fn first_use(
+        &self,
+        provider: ProviderName,
+        uid: &ImpUid,
+        remember: std::time::Duration,
+    ) -> bool {
         self.used
-            .entry_by_ref(uid)
+            .entry((provider, uid.clone()))
             .or_insert_with(async { remember })
             .await
             .is_fresh()
@@ -181,10 +188,10 @@ pub const UNBOUNDED_REPLAY_MEMORY: std::time::Duration = std::time::Duration::fr
 /// Each used imp_uid expires after the window it was stored with.
 struct RememberFor;
 
-impl moka::Expiry<ImpUid, std::time::Duration> for RememberFor {
+impl moka::Expiry<CacheKey, std::time::Duration> for RememberFor {
     fn expire_after_create(
         &self,
-        _key: &ImpUid,
+        _key: &CacheKey,
         value: &std::time::Duration,
         _created_at: std::time::Instant,
     ) -> Option<std::time::Duration> {
@@ -277,7 +284,11 @@ impl Gateway {
             .map_err(GatewayError::from)?;
             ctx.imp_uid = Some(uid.clone());
             let asked = Instant::now();
-            let resolution = self.state.resolver.resolve(&uid).await;
+            let resolution = self
+                .state
+                .resolver
+                .resolve(ProviderName::Iamport, &uid)
+                .await;
             ctx.api_time = Some(asked.elapsed());
             let (resolved, cache) =
                 resolution.map_err(|_| GatewayError::VerificationUnavailable)?;
@@ -288,6 +299,7 @@ impl Gateway {
             }
             match resolved {
                 Resolved::NotFound => (failure(FailureReason::NotFound), None),
+                Resolved::Failed => (failure(FailureReason::Failed), None),
                 Resolved::Found(id) => (route.policy.judge(&id, Timestamp::now()), Some(id)),
             }
         };
@@ -302,7 +314,11 @@ impl Gateway {
                 .policy
                 .max_certification_age
                 .unwrap_or(UNBOUNDED_REPLAY_MEMORY);
-            if !self.state.first_use(uid, remember).await {
+            if !self
+                .state
+                .first_use(ProviderName::Iamport, uid, remember)
+                .await
+            {
                 return Err(GatewayError::AlreadyUsed.into());
             }
         }

@@ -48,21 +48,13 @@ impl Reloader {
                 if fixed.len() == 1 { "is" } else { "are" }
             );
         }
-        let config_timeout = old.config.iamport.timeout;
         let runtime = Runtime::new(config, &self.state.metrics).map_err(|e| e.to_string())?;
         self.state.swap_runtime(runtime);
-        // Ask for a token again (off the reload), so that `/readyz` shows a key revoked since.
-        let (state, budget) = (self.state.clone(), config_timeout);
+        // Ask again (off the reload), so that `/readyz` shows a key revoked since.
+        let state = self.state.clone();
         tokio::spawn(async move {
-            if let Err(e) = state
-                .resolver
-                .client()
-                .check_credentials(true, budget)
-                .await
-            {
-                // The failure itself was logged at warn (rate-limited) by the client.
-                tracing::info!("credentials check after reload: {e}");
-            }
+            let providers = state.resolver.providers();
+            providers.check_credentials(true, "after reload").await;
         });
         Ok(())
     }

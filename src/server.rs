@@ -11,11 +11,12 @@ use pingora::server::configuration::{Opt, ServerConf};
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
 use crate::config::{Config, UpstreamSettings};
-use crate::iamport::IamportClient;
 use crate::metrics::Metrics;
+use crate::provider::iamport_v1::IamportV1;
+use crate::provider::{Provider, ProviderSet};
 use crate::proxy::{Gateway, GatewayState, Runtime, Upstreams};
 use crate::reload::Reloader;
-use crate::resolver::Resolver;
+use crate::resolve::Resolver;
 
 /// The upstream balancer; with `upstream.health_check`, a background service keeps it current.
 fn upstreams(
@@ -116,7 +117,7 @@ impl pingora::services::background::BackgroundService for StopWatch {
     }
 }
 
-/// Asks the i'mport API for a token at start, so that `/readyz` shows rejected credentials
+/// Checks every provider's credentials at start, so that `/readyz` shows rejected credentials
 /// before the first user does.
 struct CredentialsCheck {
     state: Arc<GatewayState>,
@@ -125,18 +126,8 @@ struct CredentialsCheck {
 #[async_trait::async_trait]
 impl pingora::services::background::BackgroundService for CredentialsCheck {
     async fn start(&self, _shutdown: pingora::server::ShutdownWatch) {
-        let budget = self.state.runtime().config.iamport.timeout;
-        match self
-            .state
-            .resolver
-            .client()
-            .check_credentials(false, budget)
-            .await
-        {
-            Ok(()) => tracing::info!("the i'mport API accepted imp_key/imp_secret"),
-            // The failure itself was logged at warn (rate-limited) by the client.
-            Err(e) => tracing::info!("credentials check at start: {e}"),
-        }
+        let providers = self.state.resolver.providers();
+        providers.check_credentials(false, "at start").await;
     }
 }
 
@@ -309,8 +300,8 @@ pub fn build(
     server.bootstrap();
 
     let metrics = Arc::new(Metrics::new());
-    let client = Arc::new(IamportClient::new(&config.iamport, metrics.clone())?);
-    let resolver = Arc::new(Resolver::new(client, &config.cache, config.iamport.timeout));
+    let v1: Arc<dyn Provider> = Arc::new(IamportV1::new(&config.iamport, metrics.clone())?);
+    let resolver = Arc::new(Resolver::new(ProviderSet::new([v1]), &config.cache));
     let listen = config.server.listen.clone();
     let tls = config.server.tls.clone();
     let admin_listen = config.server.admin_listen;

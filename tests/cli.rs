@@ -110,7 +110,9 @@ async fn sandbox_prints_its_address_and_credentials_that_then_work() {
     let people = dir.path().join("people.toml");
     std::fs::write(
         &people,
-        "[[people]]\nimp_uid = \"imp_111111111111\"\nbirthday = \"1990-01-01\"\n",
+        "[[people]]\nimp_uid = \"imp_111111111111\"\nbirthday = \"1990-01-01\"\n\n\
+         [[identity_verifications]]\nid = \"iv-from-file\"\n\
+         verifiedCustomer = { name = \"홍길동\", birthDate = \"1991-11-11\" }\n",
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_verigate"))
@@ -134,7 +136,7 @@ async fn sandbox_prints_its_address_and_credentials_that_then_work() {
         rx.recv_timeout(Duration::from_secs(30))
             .expect("a startup line within 30 s")
     };
-    let (first, second) = (line(), line());
+    let (first, second, third) = (line(), line(), line());
     let base = first
         .strip_prefix("sandbox listening on ")
         .unwrap_or_else(|| panic!("first line: {first}"))
@@ -151,6 +153,11 @@ async fn sandbox_prints_its_address_and_credentials_that_then_work() {
             .to_owned()
     };
     let (key, secret) = (field("imp_key"), field("imp_secret"));
+    // And `portone api_secret=…` for V2.
+    let api_secret = third
+        .strip_prefix("portone api_secret=")
+        .unwrap_or_else(|| panic!("third line: {third}"))
+        .to_owned();
 
     // The printed credentials are the ones the API accepts, and the people file is served.
     let client = reqwest::Client::new();
@@ -174,6 +181,59 @@ async fn sandbox_prints_its_address_and_credentials_that_then_work() {
         .await
         .unwrap();
     assert_eq!(record["response"]["birthday"], "1990-01-01");
+
+    // The V2 secret printed is the one the V2 API accepts, and the file's V2 record is served.
+    let resp = client
+        .get(format!("{base}/identity-verifications/iv-from-file"))
+        .header("Authorization", format!("PortOne {api_secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let record: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(record["verifiedCustomer"]["birthDate"], "1991-11-11");
+}
+
+#[tokio::test]
+async fn sandbox_portone_secret_flag_sets_the_v2_secret_it_prints() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verigate"))
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--portone-secret",
+            "my-v2-secret",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("verigate sandbox starts");
+    let stdout = child.stdout.take().unwrap();
+    let _child = KillOnDrop(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .take(3)
+            .map_while(Result::ok)
+            .collect();
+        let _ = tx.send(lines);
+    });
+    let lines = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the startup lines within 30 s");
+    assert_eq!(lines[2], "portone api_secret=my-v2-secret");
+    let base = lines[0].strip_prefix("sandbox listening on ").unwrap();
+    let client = reqwest::Client::new();
+    for (secret, status) in [("my-v2-secret", 404), ("sandbox-portone-api-secret", 401)] {
+        let resp = client
+            .get(format!("{base}/identity-verifications/none"))
+            .header("Authorization", format!("PortOne {secret}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{secret}");
+    }
 }
 
 #[test]

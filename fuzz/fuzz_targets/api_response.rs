@@ -1,6 +1,6 @@
-//! The certification API's answer, from bytes to headers: the body is parsed as
-//! `IamportClient::lookup` parses it (an `Envelope<Certification>`, the 404 branch as an
-//! `Envelope<Value>`), turned into an `Identity`, judged by two policies and annotated.
+//! The certification API's answer, from bytes to headers: the body is read by the V1 provider's
+//! own `wire::interpret` as a 200 and as a 404 answer, parsed as an `Envelope<Certification>`,
+//! turned into an `Identity`, judged by two policies and annotated.
 //!
 //! Must never panic; the `Debug` of a `Certification` and of an `Identity` must not depend on any
 //! personal field (so it can never print a parsed name, birth date, phone, CI or DI); a verdict
@@ -16,19 +16,12 @@ use jiff::Timestamp;
 use jiff::civil::date;
 use jiff::tz::{Offset, TimeZone};
 use libfuzzer_sys::fuzz_target;
-use serde::Deserialize;
 use verigate::config::ForwardField;
 use verigate::headers::{Annotation, HeaderNames, annotate};
-use verigate::identity::{Certification, Identity};
+use verigate::identity::Identity;
 use verigate::imp_uid::ImpUid;
 use verigate::policy::{AgeBasis, Policy, Verdict, age_on};
-
-/// The API's envelope, as `src/iamport.rs` declares it (that one is private).
-#[derive(Deserialize)]
-struct Envelope<T> {
-    code: Option<i64>,
-    response: Option<T>,
-}
+use verigate::provider::iamport_v1::wire::{self, Certification, Envelope};
 
 /// The imp_uid asked for when the record's own is not a valid one.
 static REQUESTED: LazyLock<ImpUid> =
@@ -66,9 +59,10 @@ static NAMES: LazyLock<HeaderNames> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
+    // The provider's own reading of the bytes, as a 200 and as a 404, must never panic.
+    let _ = wire::interpret(200, data, &REQUESTED);
+    let _ = wire::interpret(404, data, &REQUESTED);
     let Ok(env) = serde_json::from_slice::<Envelope<Certification>>(data) else {
-        // The 404 branch reads the same bytes leniently.
-        let _ = serde_json::from_slice::<Envelope<serde_json::Value>>(data).map(|e| e.code);
         return;
     };
     let _ = env.code;
@@ -79,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
 
     let requested = ImpUid::parse(&cert.imp_uid).unwrap_or_else(|_| REQUESTED.clone());
     let name = cert.name.clone();
-    let identity = Identity::from_certification(requested.clone(), cert);
+    let identity = wire::to_identity(requested.clone(), cert);
     check_identity_debug(&identity, name.as_deref());
 
     for policy in POLICIES.iter() {

@@ -1,11 +1,12 @@
-//! The control endpoints under `/__sandbox/`: insert a record, set or read the fault, read the
-//! counters, move the clock, revoke the token. They need no token and are never counted, faulted
-//! or recorded as API calls; a bad body answers 400 with the API's error envelope.
+//! The control endpoints under `/__sandbox/`: insert a V1 record or a V2 identity verification,
+//! set or read the fault, read the counters and the recorded request paths, move the clock,
+//! revoke the token. They need no token and are never counted, faulted or recorded as API calls;
+//! a bad body answers 400 with the V1 envelope (V2's `{"type","message"}` for the V2 insert).
 
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,12 +14,21 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::v1::envelope_error;
-use super::{RandomFault, Sandbox, SandboxRecord};
+use super::v2::{self, TYPE_INVALID_REQUEST};
+use super::{RandomFault, Sandbox, SandboxIdentityVerification, SandboxRecord};
+
+/// How many recorded paths `GET /__sandbox/requests` answers by default.
+const REQUESTS_SHOWN: usize = 100;
 
 /// The control routes, to be merged before the API's fallback.
 pub(super) fn routes() -> Router<Sandbox> {
     Router::new()
         .route("/__sandbox/certifications", post(control_insert))
+        .route(
+            "/__sandbox/identity-verifications",
+            post(control_insert_identity_verification),
+        )
+        .route("/__sandbox/requests", get(control_requests))
         .route(
             "/__sandbox/faults",
             post(control_set_fault).get(control_get_fault),
@@ -48,6 +58,36 @@ async fn control_insert(State(sandbox): State<Sandbox>, body: Bytes) -> Response
         Ok(rec) => (StatusCode::CREATED, Json(sandbox.insert(rec))).into_response(),
         Err(message) => control_error(&message),
     }
+}
+
+async fn control_insert_identity_verification(
+    State(sandbox): State<Sandbox>,
+    body: Bytes,
+) -> Response {
+    match control_body::<SandboxIdentityVerification>(&body) {
+        Ok(rec) => (
+            StatusCode::CREATED,
+            Json(sandbox.insert_identity_verification(rec)),
+        )
+            .into_response(),
+        Err(message) => v2::error(StatusCode::BAD_REQUEST, TYPE_INVALID_REQUEST, &message),
+    }
+}
+
+/// Query of `GET /__sandbox/requests`.
+#[derive(Deserialize)]
+struct RequestsQuery {
+    last: Option<usize>,
+}
+
+async fn control_requests(
+    State(sandbox): State<Sandbox>,
+    Query(q): Query<RequestsQuery>,
+) -> Response {
+    let paths = sandbox.requested_paths();
+    let keep = q.last.unwrap_or(REQUESTS_SHOWN).min(paths.len());
+    let recent = paths.get(paths.len() - keep..).unwrap_or_default();
+    Json(serde_json::json!({ "paths": recent })).into_response()
 }
 
 async fn control_set_fault(State(sandbox): State<Sandbox>, body: Bytes) -> Response {

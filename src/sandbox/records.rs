@@ -19,7 +19,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::state::lock;
-use super::{Sandbox, SandboxError};
+use super::{Sandbox, SandboxError, SandboxIdentityVerification};
 
 /// Korea Standard Time, the zone of `birth`, `birthday` and `pg_tid`.
 fn kst() -> TimeZone {
@@ -84,17 +84,28 @@ impl SandboxRecord {
     }
 }
 
-/// A TOML people file: `[[people]]` tables.
-#[derive(Deserialize)]
+/// What a people file holds: V1 records (`[[people]]`) and V2 identity verifications
+/// (`[[identity_verifications]]`, with V2 field names).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PeopleFile {
+pub struct People {
+    /// V1 certification records.
     #[serde(default)]
-    people: Vec<SandboxRecord>,
+    pub people: Vec<SandboxRecord>,
+    /// V2 identity verifications.
+    #[serde(default)]
+    pub identity_verifications: Vec<SandboxIdentityVerification>,
 }
 
-/// Reads records from a people file: TOML with `[[people]]` tables (`.toml`), or JSON holding an
-/// array of records (`.json`; an object `{"people": [...]}` is accepted too).
+/// Reads the V1 records of a people file (see [`load_people_file`]).
 pub fn load_people(path: &Path) -> Result<Vec<SandboxRecord>, SandboxError> {
+    load_people_file(path).map(|p| p.people)
+}
+
+/// Reads a people file: TOML with `[[people]]` (V1) and `[[identity_verifications]]` (V2) tables
+/// (`.toml`), or JSON (`.json`) holding an array of V1 records or an object
+/// `{"people": [...], "identity_verifications": [...]}`.
+pub fn load_people_file(path: &Path) -> Result<People, SandboxError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -113,24 +124,25 @@ pub fn load_people(path: &Path) -> Result<Vec<SandboxRecord>, SandboxError> {
         source,
     })?;
     if is_toml {
-        toml::from_str::<PeopleFile>(&text)
-            .map(|f| f.people)
-            .map_err(|e| {
-                let (line, column) = e
-                    .span()
-                    .map_or((1, 1), |span| line_column(&text, span.start));
-                SandboxError::Parse {
-                    path: path.to_owned(),
-                    line,
-                    column,
-                    message: e.message().to_owned(),
-                }
-            })
+        toml::from_str::<People>(&text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |span| line_column(&text, span.start));
+            SandboxError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().to_owned(),
+            }
+        })
     } else {
         let parsed = if text.trim_start().starts_with('{') {
-            serde_json::from_str::<PeopleFile>(&text).map(|f| f.people)
+            serde_json::from_str::<People>(&text)
         } else {
-            serde_json::from_str::<Vec<SandboxRecord>>(&text)
+            serde_json::from_str::<Vec<SandboxRecord>>(&text).map(|people| People {
+                people,
+                identity_verifications: Vec::new(),
+            })
         };
         parsed.map_err(|e| {
             let full = e.to_string();
@@ -210,30 +222,54 @@ impl Sandbox {
         });
         let unique_key = rec
             .unique_key
-            .get_or_insert_with(|| {
-                // Deterministic, so one person inserted twice keeps one CI, like the real thing.
-                let seed = match (&rec.name, &rec.birthday) {
-                    (None, None) => imp_uid.clone(),
-                    (name, birthday) => format!(
-                        "{}|{}|{}|{}",
-                        name.as_deref().unwrap_or(""),
-                        birthday.as_deref().unwrap_or(""),
-                        rec.phone.as_deref().unwrap_or(""),
-                        rec.gender.as_deref().unwrap_or("")
-                    ),
-                };
-                BASE64.encode(digest(
-                    &SHA512,
-                    format!("verigate-sandbox-ci|{seed}").as_bytes(),
-                ))
+            .get_or_insert_with(|| match (&rec.name, &rec.birthday) {
+                (None, None) => derived_ci(&imp_uid),
+                (name, birthday) => derived_ci(&person_seed(
+                    name.as_deref(),
+                    birthday.as_deref(),
+                    rec.phone.as_deref(),
+                    rec.gender.as_deref(),
+                )),
             })
             .clone();
-        rec.unique_in_site.get_or_insert_with(|| {
-            let seed = format!("verigate-sandbox-di|{}|{unique_key}", self.inner.imp_key);
-            BASE64.encode(digest(&SHA384, seed.as_bytes()))
-        });
+        rec.unique_in_site
+            .get_or_insert_with(|| derived_di(&self.inner.imp_key, &unique_key));
         rec
     }
+}
+
+/// What identifies a person for the derived CI: the same name, birthday, phone and gender give
+/// the same CI, in V1 and V2 alike (gender compared case-insensitively: `male` is V2's `MALE`).
+pub(super) fn person_seed(
+    name: Option<&str>,
+    birthday: Option<&str>,
+    phone: Option<&str>,
+    gender: Option<&str>,
+) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        name.unwrap_or(""),
+        birthday.unwrap_or(""),
+        phone.unwrap_or(""),
+        gender.unwrap_or("").to_ascii_lowercase()
+    )
+}
+
+/// A CI (88 base64 characters) derived from `seed`: deterministic, so one person inserted twice
+/// keeps one CI, like the real thing.
+pub(super) fn derived_ci(seed: &str) -> String {
+    BASE64.encode(digest(
+        &SHA512,
+        format!("verigate-sandbox-ci|{seed}").as_bytes(),
+    ))
+}
+
+/// A DI (64 base64 characters): site-specific, so derived from the merchant's key and the CI.
+pub(super) fn derived_di(site_key: &str, ci: &str) -> String {
+    BASE64.encode(digest(
+        &SHA384,
+        format!("verigate-sandbox-di|{site_key}|{ci}").as_bytes(),
+    ))
 }
 
 /// `YYYY-MM-DD` (strictly) to UNIX seconds of 00:00 KST on that date.

@@ -1,5 +1,7 @@
-//! What one sandbox remembers between requests: its credentials, the clock offset, the records,
-//! the live token, the current fault, the recent request paths and the call counters.
+//! What one sandbox remembers between requests: its credentials (V1 key and secret, V2 API
+//! secret), the clock offset, the V1 records and the V2 identity verifications (apart: a V1 and a
+//! V2 id of the same text are two records), the live token, the current fault, the recent request
+//! paths and the call counters.
 //!
 //! The sandbox is not on the gateway's hot path, so the state sits behind plain `std` mutexes,
 //! never held across an `.await`, and counters are relaxed atomics.
@@ -11,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{RandomFault, Sandbox, SandboxRecord};
+use super::{RandomFault, Sandbox, SandboxIdentityVerification, SandboxRecord};
 
 /// Most recent API request paths kept by [`Sandbox::requested_paths`], so a long benchmark run
 /// cannot grow the list without bound.
@@ -29,6 +31,9 @@ pub struct SandboxStats {
     pub certification_requests: u64,
     /// `DELETE /certifications/{imp_uid}` requests.
     pub certification_deletes: u64,
+    /// V2 `GET /identity-verifications/{id}` requests.
+    #[serde(default)]
+    pub identity_verification_requests: u64,
     /// Requests answered with an injected fault status.
     pub faults_served: u64,
     /// Every non-control request, whatever its path.
@@ -48,6 +53,7 @@ pub(super) struct Counters {
     pub(super) tokens_issued: AtomicU64,
     pub(super) certification_requests: AtomicU64,
     pub(super) certification_deletes: AtomicU64,
+    pub(super) identity_verification_requests: AtomicU64,
     pub(super) faults_served: AtomicU64,
     pub(super) api_calls: AtomicU64,
 }
@@ -56,8 +62,10 @@ pub(super) struct Counters {
 pub(super) struct Inner {
     pub(super) imp_key: String,
     pub(super) imp_secret: String,
+    pub(super) portone_secret: String,
     pub(super) clock_offset_secs: AtomicI64,
     pub(super) records: Mutex<HashMap<String, SandboxRecord>>,
+    pub(super) identity_verifications: Mutex<HashMap<String, SandboxIdentityVerification>>,
     pub(super) token: Mutex<Option<LiveToken>>,
     pub(super) fault: Mutex<RandomFault>,
     pub(super) paths: Mutex<VecDeque<String>>,
@@ -65,13 +73,16 @@ pub(super) struct Inner {
 }
 
 impl Inner {
-    /// A fresh state for one key and secret: no records, no token, no fault, clock untouched.
-    pub(super) fn new(imp_key: String, imp_secret: String) -> Inner {
+    /// A fresh state for one V1 key and secret and one V2 API secret: no records, no token, no
+    /// fault, clock untouched.
+    pub(super) fn new(imp_key: String, imp_secret: String, portone_secret: String) -> Inner {
         Inner {
             imp_key,
             imp_secret,
+            portone_secret,
             clock_offset_secs: AtomicI64::new(0),
             records: Mutex::new(HashMap::new()),
+            identity_verifications: Mutex::new(HashMap::new()),
             token: Mutex::new(None),
             fault: Mutex::new(RandomFault::default()),
             paths: Mutex::new(VecDeque::new()),
@@ -94,6 +105,9 @@ impl Sandbox {
             tokens_issued: c.tokens_issued.load(Ordering::Relaxed),
             certification_requests: c.certification_requests.load(Ordering::Relaxed),
             certification_deletes: c.certification_deletes.load(Ordering::Relaxed),
+            identity_verification_requests: c
+                .identity_verification_requests
+                .load(Ordering::Relaxed),
             faults_served: c.faults_served.load(Ordering::Relaxed),
             api_calls: c.api_calls.load(Ordering::Relaxed),
         }
@@ -115,6 +129,15 @@ impl Sandbox {
     /// The sandbox clock, in UNIX seconds: the system clock plus every advance.
     pub fn now(&self) -> i64 {
         Timestamp::now().as_second() + self.inner.clock_offset_secs.load(Ordering::Relaxed)
+    }
+
+    /// The sandbox clock as a timestamp (with the system clock's sub-second part), for the V2
+    /// API's RFC 3339 times.
+    pub fn now_timestamp(&self) -> Timestamp {
+        let offset = self.inner.clock_offset_secs.load(Ordering::Relaxed);
+        Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(offset))
+            .unwrap_or_else(|_| Timestamp::now())
     }
 
     /// Forgets the live access token: its next use gets 401, the next `getToken` mints a new one.

@@ -2,16 +2,14 @@
 //! token per key, `GET` and `DELETE /certifications/{imp_uid}` with the three ways of presenting
 //! a token, and the API's envelopes, word for word.
 //!
-//! Every request that is not a control endpoint lands here: it is recorded, counted and faulted
-//! before it is answered. The envelope and token types restate the V1 wire format apart from the
+//! `api` records, counts and faults every request before it is answered here. The envelope and token types restate the V1 wire format apart from the
 //! client's (`iamport.rs`) on purpose: the sandbox is the oracle the client is tested against.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
@@ -133,8 +131,8 @@ pub(super) fn envelope_error(status: StatusCode, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// What an API request asks for.
-enum Route<'a> {
+/// What a V1 request asks for.
+pub(super) enum Route<'a> {
     GetToken,
     GetCertification(&'a str),
     DeleteCertification(&'a str),
@@ -144,7 +142,7 @@ enum Route<'a> {
 
 impl<'a> Route<'a> {
     /// Classifies a raw (still percent-encoded) path.
-    fn of(method: &Method, path: &'a str) -> Route<'a> {
+    pub(super) fn of(method: &Method, path: &'a str) -> Route<'a> {
         if path == "/users/getToken" {
             return if method == Method::POST {
                 Route::GetToken
@@ -163,65 +161,23 @@ impl<'a> Route<'a> {
     }
 }
 
-/// Every non-control request: recorded, counted, faulted, then answered.
-pub(super) async fn api(State(sandbox): State<Sandbox>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let raw = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    sandbox.record_path(raw);
-    let route = Route::of(&parts.method, parts.uri.path());
-    sandbox.count_call(&route);
-    if let Some(answer) = sandbox.injected_fault().await {
-        return answer;
-    }
-    match route {
-        Route::GetToken => sandbox.token_call(&parts.headers, body).await,
-        Route::GetCertification(seg) => sandbox.certification_call(&parts.headers, seg, false),
-        Route::DeleteCertification(seg) => sandbox.certification_call(&parts.headers, seg, true),
-        Route::MethodNotAllowed => {
-            envelope_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-        }
-        Route::NotFound => envelope_error(StatusCode::NOT_FOUND, MSG_NO_SUCH_PATH),
-    }
-}
-
 impl Sandbox {
-    /// Counts one API call, and one for its endpoint when it names one.
-    fn count_call(&self, route: &Route<'_>) {
-        let counters = &self.inner.counters;
-        counters.api_calls.fetch_add(1, Ordering::Relaxed);
-        let endpoint_counter: Option<&AtomicU64> = match route {
-            Route::GetToken => Some(&counters.token_requests),
-            Route::GetCertification(_) => Some(&counters.certification_requests),
-            Route::DeleteCertification(_) => Some(&counters.certification_deletes),
-            Route::MethodNotAllowed | Route::NotFound => None,
-        };
-        if let Some(counter) = endpoint_counter {
-            counter.fetch_add(1, Ordering::Relaxed);
+    /// Answers a V1 request (already recorded, counted and past the faults).
+    pub(super) async fn v1_call(
+        &self,
+        route: Route<'_>,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Response {
+        match route {
+            Route::GetToken => self.token_call(headers, body).await,
+            Route::GetCertification(seg) => self.certification_call(headers, seg, false),
+            Route::DeleteCertification(seg) => self.certification_call(headers, seg, true),
+            Route::MethodNotAllowed => {
+                envelope_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            }
+            Route::NotFound => envelope_error(StatusCode::NOT_FOUND, MSG_NO_SUCH_PATH),
         }
-    }
-
-    /// Applies one use of the current fault, if any: waits its delay, then answers its error
-    /// status with the error envelope when the draw says so (`None`: answer normally).
-    async fn injected_fault(&self) -> Option<Response> {
-        let fault = self.take_fault()?;
-        let draw = fault.draw(&mut rand::rng());
-        if !draw.delay.is_zero() {
-            tokio::time::sleep(draw.delay).await;
-        }
-        let code = draw.status?;
-        self.inner
-            .counters
-            .faults_served
-            .fetch_add(1, Ordering::Relaxed);
-        let status = StatusCode::from_u16(code)
-            .ok()
-            .filter(|s| (200..600).contains(&s.as_u16()))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = format!("sandbox fault: injected HTTP {}", status.as_u16());
-        Some(envelope_error(status, &message))
     }
 
     /// `POST /users/getToken`: credentials from a JSON or form body of bounded size.

@@ -19,6 +19,7 @@ mod cfg;
 mod client;
 mod load;
 mod stack;
+pub mod webdriver;
 
 use std::net::{SocketAddr, TcpListener};
 

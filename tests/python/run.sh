@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the Python interop tests: PortOne's official client against the sandbox, and third-party
-# verification of verigate's signatures (test_signatures.py, which also runs examples/node).
+# Runs the interop tests: PortOne's official clients against the sandbox (Python
+# iamport-rest-client for V1 and portone-server-sdk for V2; the JavaScript @portone/server-sdk in
+# examples/portone-node), and third-party verification of verigate's signatures
+# (test_signatures.py, which also runs examples/node).
 #
 # Builds verigate and exports VERIGATE_BIN (the signature tests start their own sandbox, app and
-# gateway with it); installs examples/node's npm packages (`npm ci`) when they are missing or
-# older than its package-lock.json. Uses the sandbox at $VERIGATE_SANDBOX_URL when set; otherwise
+# gateway with it); installs the npm packages of examples/node and examples/portone-node
+# (`npm ci`) when they are missing or older than their package-lock.json. Uses the sandbox at $VERIGATE_SANDBOX_URL when set; otherwise
 # starts `verigate sandbox` on a free loopback port, waits for it to answer, runs pytest and stops
-# it. Exits with pytest's status.
+# it. Exits non-zero when pytest or the Node test fails.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -17,20 +19,25 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO/tests/python/requirements.txt"
 
-NODE_EXAMPLE="$REPO/examples/node"
-if [ ! -d "$NODE_EXAMPLE/node_modules" ] || [ "$NODE_EXAMPLE/package-lock.json" -nt "$NODE_EXAMPLE/node_modules/.package-lock.json" ]; then
-    if ! command -v npm >/dev/null 2>&1; then
-        echo "run.sh: npm (Node.js >= 20) is needed for examples/node; install Node.js" >&2
-        exit 1
+for NODE_EXAMPLE in "$REPO/examples/node" "$REPO/examples/portone-node"; do
+    if [ ! -d "$NODE_EXAMPLE/node_modules" ] || [ "$NODE_EXAMPLE/package-lock.json" -nt "$NODE_EXAMPLE/node_modules/.package-lock.json" ]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            echo "run.sh: npm (Node.js >= 20) is needed for $NODE_EXAMPLE; install Node.js" >&2
+            exit 1
+        fi
+        (cd "$NODE_EXAMPLE" && npm ci --no-audit --no-fund --loglevel=error)
     fi
-    (cd "$NODE_EXAMPLE" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+done
 
 # Build first, so compiling does not eat the readiness budgets; the sandbox and the tests run the
 # binary itself (not `cargo run`), so that stopping the process stops verigate.
 (cd "$REPO" && cargo build --quiet --bin verigate)
 BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/verigate"
 export VERIGATE_BIN="${VERIGATE_BIN:-$BIN}"
+
+# httpx and requests honour proxy variables: never send loopback calls through a proxy.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="$NO_PROXY"
 
 SANDBOX_PID=""
 cleanup() {
@@ -69,4 +76,5 @@ fi
 
 status=0
 "$VENV/bin/python" -m pytest -q "$REPO/tests/python" || status=$?
+(cd "$REPO/examples/portone-node" && node --test lookup.test.mjs) || status=$?
 exit "$status"

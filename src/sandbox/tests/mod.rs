@@ -11,10 +11,12 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::v1::new_token_value;
 
+mod browser;
 mod controls;
 mod faults;
 mod records;
 mod v1;
+mod v2;
 
 const LOOPBACK: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
 
@@ -100,6 +102,7 @@ fn startup_banner_says_where_it_listens_then_one_provider_a_line() {
         [
             "sandbox listening on http://127.0.0.1:8089".to_owned(),
             format!("iamport imp_key={TEST_IMP_KEY} imp_secret={TEST_IMP_SECRET}"),
+            format!("portone api_secret={TEST_PORTONE_SECRET}"),
         ]
     );
     assert!(banner.ends_with('\n'));

@@ -1,4 +1,4 @@
-//! A circuit breaker for the i'mport API: when calls fail repeatedly, fail fast for a while.
+//! A circuit breaker for a provider's API: when calls fail repeatedly, fail fast for a while.
 //!
 //! Closed, it lets every call through and counts consecutive failures. At [`THRESHOLD`] it opens:
 //! calls are refused at once (the gateway answers 503 immediately instead of piling timeouts on

@@ -1,0 +1,49 @@
+//! Verification sessions (contract §9): the pure parts.
+//!
+//! A person verifies once on verigate's own page; the callback seals what gated requests need
+//! into a cookie ([`cookie`], its claims in `claims.rs`), and every gated request opens it again and is judged afresh from
+//! the sealed birth date. [`redirect`] keeps the page's `rd` a local path, so the round trip can
+//! never be turned into an open redirect. Nothing here reads a clock, a socket or a global:
+//! "now" is an argument, and the I/O (the proxy phases) lives elsewhere.
+
+use serde::{Deserialize, Serialize};
+
+mod claims;
+pub mod cookie;
+pub mod redirect;
+
+pub use claims::{Session, State};
+pub use cookie::{CookieSettings, Opened, SameSite, SessionCookies};
+
+/// The paths verigate answers itself (§9.2); never forwarded, never a redirect target.
+pub const RESERVED_PREFIX: &str = "/.verigate";
+
+/// Whether a normalised path is `/.verigate` or below it. ASCII case is ignored, so no spelling
+/// of it can be a redirect target.
+pub fn is_reserved_path(path: &str) -> bool {
+    let p = RESERVED_PREFIX.as_bytes();
+    let b = path.as_bytes();
+    b.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+        && matches!(b.get(p.len()), None | Some(b'/'))
+}
+
+/// Whether a request without a session is a browser navigation, to be sent to the verification
+/// page (302) rather than refused with 401 `verification_required` (§9.4): `GET` or `HEAD` whose
+/// `Accept` prefers `text/html`.
+pub fn is_navigation(method: &str, accept: Option<&[u8]>) -> bool {
+    matches!(method, "GET" | "HEAD") && crate::error::prefers_html(accept)
+}
+
+/// Which API a verification id belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Provider {
+    /// i'mport V1 (`IMP.certification`, `imp_uid`).
+    #[serde(rename = "v1")]
+    IamportV1,
+    /// PortOne V2 (`requestIdentityVerification`, `identityVerificationId`).
+    #[serde(rename = "v2")]
+    PortOneV2,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! Heap allocations of the per-request pure steps of gating (issue 13's performance rule): a
+//! canonical path, a prefix match, a `Cookie` header without verigate's cookies and a local
+//! `rd` allocate nothing; opening a session in a warm scratch buffer allocates only the owned
+//! strings of the session itself. Counted by a global allocator that counts per thread, so
+//! tests running in parallel do not disturb each other. (aws-lc's own C allocations, if any,
+//! do not pass through Rust's allocator and are not counted.)
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use verigate::identity::Identity;
+use verigate::imp_uid::ImpUid;
+use verigate::path::{Prefix, normalise};
+use verigate::seal::Sealer;
+use verigate::session::redirect::local_target;
+use verigate::session::{CookieSettings, Provider, SameSite, Session, SessionCookies};
+
+struct Counting;
+
+thread_local! {
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only a
+// const-initialised thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = COUNT.with(Cell::get);
+    let out = f();
+    (out, COUNT.with(Cell::get) - before)
+}
+
+#[test]
+fn a_canonical_path_is_normalised_and_matched_without_allocating() {
+    let gate = Prefix::new("/adult", false).unwrap();
+    for path in [
+        "/adult/x/y.html",
+        "/",
+        "/shop/%EC%84%B1%EC%9D%B8",
+        "/adultery",
+    ] {
+        let (gated, n) = allocations(|| {
+            let p = normalise(path).unwrap();
+            gate.matches(&p)
+        });
+        assert_eq!(n, 0, "{path} (gated: {gated})");
+    }
+    // The counter does count: a path that needs rewriting allocates its new form.
+    let (_, n) = allocations(|| normalise("//adult/./x").unwrap().len());
+    assert!(n >= 1);
+}
+
+fn cookies() -> SessionCookies {
+    let settings = CookieSettings {
+        name: "verigate".into(),
+        secure: true,
+        same_site: SameSite::Lax,
+        ttl: Duration::from_secs(3600),
+    };
+    SessionCookies::new(&settings, Sealer::new(&[[1u8; 32]]).unwrap()).unwrap()
+}
+
+#[test]
+fn headers_without_our_cookies_and_local_rds_are_not_copied() {
+    let c = cookies();
+    let (_, n) = allocations(|| {
+        let kept = c.strip("theme=dark; _ga=GA1.2.3; sid=abc");
+        assert!(kept.is_some());
+        let rd = local_target("/adult/x?y=1");
+        assert_eq!(rd, "/adult/x?y=1");
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn opening_a_session_in_warm_scratch_allocates_only_the_sessions_own_strings() {
+    let c = cookies();
+    let now = Timestamp::from_second(1_780_000_000).unwrap();
+    let mut id = Identity::empty(ImpUid::parse("imp_045262694732").unwrap());
+    id.certified = true;
+    id.certified_at = Some(now);
+    id.name = Some("홍길동".into());
+    id.birth_date = Some(jiff::civil::date(1976, 11, 7));
+    let s = Session::new(Provider::IamportV1, &id, &[], now, c.ttl());
+    let value = c.seal_session(&s).unwrap();
+    let header = format!("theme=dark; __Host-verigate={value}");
+    let mut scratch = Vec::with_capacity(4096);
+    let (opened, n) = allocations(|| c.open_session_in(&value, now, &mut scratch));
+    assert_eq!(opened.map(|o| o.session), Some(s.clone()));
+    // The verification id (one Arc) and the name (one Box): nothing per byte, no buffers.
+    assert_eq!(n, 2, "allocations to open a session");
+    let (found, n) = allocations(|| {
+        let opened = c.session_from([header.as_str()], now);
+        opened.is_some()
+    });
+    assert!(found);
+    eprintln!("open_session without scratch: {n} allocations");
+    assert!(n <= 4, "{n}");
+}
