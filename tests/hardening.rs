@@ -3,14 +3,15 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Cfg, SINGLE_USE_ROUTE, Stack, raw_exchange_async};
+use common::{Cfg, Stack, raw_exchange_async, single_use_route};
 use verigate::sandbox::Fault;
 
 async fn single_use_stack() -> Stack {
-    Stack::with(|p| Cfg::standard(p).with_tables(SINGLE_USE_ROUTE)).await
+    Stack::with(|p| Cfg::standard(p).route(single_use_route())).await
 }
 
 async fn still_serving(s: &Stack) {

@@ -23,14 +23,10 @@ async fn sighup_applies_a_new_policy_and_refuses_a_bad_file() {
     assert_eq!(verdict(resp), "allow");
 
     // Raise the bar to 30: the same person is now denied, with no restart.
-    let text = std::fs::read_to_string(s.config_path()).unwrap();
-    let raised = text.replacen(
-        "min_age = 19\nage_basis = \"year\"",
-        "min_age = 30\nage_basis = \"year\"",
-        1,
-    );
-    assert_ne!(raised, text);
-    std::fs::write(s.config_path(), &raised).unwrap();
+    let mut raised = s.cfg();
+    raised.policy_mut("adult").min_age = 30;
+    assert_ne!(raised.render(), s.cfg().render());
+    s.write_config(&raised);
     s.signal("HUP");
     assert!(
         s.wait_output("applied", Duration::from_secs(5)).await,
@@ -47,11 +43,7 @@ async fn sighup_applies_a_new_policy_and_refuses_a_bad_file() {
     assert_eq!(resp["headers"]["x-verified-reason"], "underage");
 
     // A broken file is refused; the last good configuration keeps serving.
-    std::fs::write(
-        s.config_path(),
-        raised.replace("policy = \"adult\"", "policy = \"missing\""),
-    )
-    .unwrap();
+    s.write_config(&raised.broken());
     s.signal("HUP");
     assert!(
         s.wait_output("refused", Duration::from_secs(5)).await,
@@ -77,15 +69,16 @@ async fn no_request_fails_during_reloads_under_load() {
     let uid = s.person("김철수", "1990-01-01");
     assert_eq!(s.verify("/certifications", &uid).await.status(), 200);
     let load = Load::start(&s.gateway, &uid, 8);
-    let text = std::fs::read_to_string(s.config_path()).unwrap();
+    let mut other = s.cfg();
+    other.policy_mut("working_age").min_age = 20;
     for round in 0..10 {
         // Alternate between two valid files.
         let variant = if round % 2 == 0 {
-            text.replace("min_age = 19\nmax_age", "min_age = 20\nmax_age")
+            other.clone()
         } else {
-            text.clone()
+            s.cfg()
         };
-        std::fs::write(s.config_path(), variant).unwrap();
+        s.write_config(&variant);
         s.signal("HUP");
         // Let some requests run under the new configuration before the next reload.
         let before = load.done();
@@ -212,7 +205,10 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits() {
     // Wait until the gateway is asking the API (the request is inside the gateway); the token
     // asked for at start was answered before the stack was handed over.
     assert!(
-        eventually(Duration::from_secs(10), async || s.sandbox.stats().api_calls
+        eventually(Duration::from_secs(10), async || s
+            .sandbox
+            .stats()
+            .api_calls
             > calls_at_start)
         .await,
         "the request never reached the API"
@@ -243,7 +239,9 @@ async fn no_request_fails_during_a_zero_downtime_upgrade() {
     // Keep the load on until the old process has gone and the new one has served for a while.
     let old_gone = eventually(Duration::from_secs(30), async || !alive(old_pid)).await;
     let after_quit = load.done();
-    let served = load.wait_done(after_quit, 100, Duration::from_secs(30)).await;
+    let served = load
+        .wait_done(after_quit, 100, Duration::from_secs(30))
+        .await;
     let done = load.done();
     let failures = load.stop().await;
     eprintln!(
@@ -258,7 +256,10 @@ async fn no_request_fails_during_a_zero_downtime_upgrade() {
         "the new process is not running: {}",
         s.gateway_output()
     );
-    assert!(served && done > before + 100, "the new process served too few requests");
+    assert!(
+        served && done > before + 100,
+        "the new process served too few requests"
+    );
     assert!(
         failures.is_empty(),
         "{} requests failed during the upgrade: {:?}",

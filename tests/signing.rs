@@ -10,7 +10,13 @@ use common::{Cfg, Signing, Stack, text, verigate};
 
 fn keygen(path: &std::path::Path) -> serde_json::Value {
     let out = verigate(
-        &["keygen", "--alg", "ed25519", "--out", path.to_str().unwrap()],
+        &[
+            "keygen",
+            "--alg",
+            "ed25519",
+            "--out",
+            path.to_str().unwrap(),
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -19,8 +25,10 @@ fn keygen(path: &std::path::Path) -> serde_json::Value {
 
 /// The standard stack signing with Ed25519 keys `edge-1` and `edge-2` from `dir`, `edge-1` active.
 async fn signing_stack(dir: &std::path::Path) -> Stack {
-    Stack::with(|p| Cfg::standard(p).signing(Signing::ed25519(dir, &["edge-1", "edge-2"], "edge-1")))
-        .await
+    Stack::with(|p| {
+        Cfg::standard(p).signing(Signing::ed25519(dir, &["edge-1", "edge-2"], "edge-1"))
+    })
+    .await
 }
 
 async fn jwks(s: &Stack) -> Vec<String> {

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use common::{Cfg, Stack, text, verigate};
+use common::{Cfg, Ports, Stack, text, verigate};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 /// A test CA and a `localhost`/127.0.0.1 certificate it signed, written to `dir`.
@@ -28,7 +28,7 @@ fn make_pki(dir: &Path) -> String {
 }
 
 /// The standard config plus an HTTPS listener on `p.tls`, certificates in `dir`.
-fn with_tls(p: &common::Ports, dir: &Path) -> Cfg {
+fn with_tls(p: &Ports, dir: &Path) -> Cfg {
     Cfg::standard(p).tls_listener(p, dir)
 }
 
@@ -101,8 +101,9 @@ async fn upstream_tls_is_verified_against_the_configured_ca() {
     make_pki(pki.path());
     let app = Stack::with(|p| with_tls(p, pki.path())).await;
     let tls = app.tls_addr;
-    let front = |ca: Option<&Path>| move |p: &common::Ports| Cfg::standard(p).upstream_tls(tls, ca);
-    let trusted = Stack::with(front(Some(&pki.path().join("ca.pem")))).await;
+    let front =
+        |ca: Option<PathBuf>| move |p: &Ports| Cfg::standard(p).upstream_tls(tls, ca.as_deref());
+    let trusted = Stack::with(front(Some(pki.path().join("ca.pem")))).await;
     let resp = trusted.get("/through-tls").await;
     assert_eq!(resp.status(), 200);
     assert_eq!(app.last().path, "/through-tls");
@@ -120,12 +121,12 @@ fn a_bad_certificate_file_is_refused_at_start_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("edge.pem"), "not a certificate").unwrap();
     std::fs::write(dir.path().join("edge.key"), "not a key").unwrap();
-    let cfg = format!(
-        "[server]\nlisten = []\nadmin_listen = \"\"\npid_file = \"{d}/p\"\nupgrade_sock = \"{d}/u\"\n[server.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{d}/edge.pem\"\nkey = \"{d}/edge.key\"\n[iamport]\nimp_key = \"k\"\nimp_secret = \"s\"\n[policies.adult]\n[[routes]]\nname = \"p\"\nmethod = \"POST\"\npath = \"/c\"\npolicy = \"adult\"\n",
-        d = dir.path().display()
-    );
+    let (cert, key) = (dir.path().join("edge.pem"), dir.path().join("edge.key"));
+    let cfg = Cfg::standard(&Ports::offline(dir.path()))
+        .secret("s")
+        .tls_at("127.0.0.1:0", &cert, &key);
     let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, cfg).unwrap();
+    std::fs::write(&path, cfg.render()).unwrap();
     let out = verigate(&["run", "-c", path.to_str().unwrap()], &[]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);

@@ -1,10 +1,10 @@
-//! The typed configuration builder: the sections tests change are structs, rendered to TOML by
-//! the `toml` serializer (quoting, escaping and table order are its job, not `format!`'s); the
-//! policies and routes, which tests read as a table, stay TOML text appended after them.
+//! The typed configuration builder: every section tests write is a struct, rendered to TOML by
+//! the `toml` serializer (quoting, escaping and table order are its job, not `format!`'s).
 //!
 //! `Cfg::standard(p)` is the stack every test starts from; a test says what it changes, e.g.
 //! `Cfg::standard(p).api_timeout_ms(800).secret("wrong-secret")`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -13,68 +13,116 @@ use verigate::sandbox::TEST_IMP_KEY;
 
 use super::stack::Ports;
 
-/// The policies and routes most tests use.
-pub const ROUTES: &str = r#"
-[policies.adult]
-min_age = 19
-age_basis = "year"
+/// A `[policies.NAME]` table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Policy {
+    pub min_age: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_basis: Option<String>,
+}
 
-[policies.adult_full]
-min_age = 19
-age_basis = "full"
+impl Policy {
+    /// `min_age`, counted by `age_basis` (`"year"` or `"full"`).
+    pub fn new(min_age: u8, age_basis: &str) -> Policy {
+        Policy {
+            min_age,
+            max_age: None,
+            age_basis: Some(age_basis.to_owned()),
+        }
+    }
+}
 
-[policies.working_age]
-min_age = 19
-max_age = 64
-age_basis = "full"
+/// A `[[routes]]` entry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Route {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imp_uid_from: Option<String>,
+    pub policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_deny: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub single_use: Option<bool>,
+}
 
-[[routes]]
-name = "popup"
-method = "POST"
-path = "/certifications"
-imp_uid_from = "body"
-policy = "adult"
-on_deny = "forward"
-on_failure = "reject"
+impl Route {
+    /// `method path` checked against `policy`, every other key left to its default.
+    pub fn new(name: &str, method: &str, path: &str, policy: &str) -> Route {
+        Route {
+            name: name.to_owned(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            imp_uid_from: None,
+            policy: policy.to_owned(),
+            on_deny: None,
+            on_failure: None,
+            single_use: None,
+        }
+    }
 
-[[routes]]
-name = "redirect"
-method = "GET"
-path = "/certifications/redirect"
-imp_uid_from = "query"
-policy = "adult"
-on_deny = "reject"
+    /// The imp_uid's place: `"body"`, `"query"` or `"auto"`.
+    pub fn imp_uid_from(mut self, from: &str) -> Route {
+        self.imp_uid_from = Some(from.to_owned());
+        self
+    }
 
-[[routes]]
-name = "full"
-method = "POST"
-path = "/full"
-imp_uid_from = "auto"
-policy = "adult_full"
+    pub fn on_deny(mut self, action: &str) -> Route {
+        self.on_deny = Some(action.to_owned());
+        self
+    }
 
-[[routes]]
-name = "working"
-method = "POST"
-path = "/working"
-policy = "working_age"
+    pub fn on_failure(mut self, action: &str) -> Route {
+        self.on_failure = Some(action.to_owned());
+        self
+    }
+}
 
-[[routes]]
-name = "lenient"
-method = "POST"
-path = "/lenient"
-policy = "adult"
-on_failure = "forward"
-"#;
+/// The policies most tests use: `adult` (19 by year), `adult_full` (19 by full age) and
+/// `working_age` (19 to 64, full age).
+pub fn standard_policies() -> BTreeMap<String, Policy> {
+    let working = Policy {
+        max_age: Some(64),
+        ..Policy::new(19, "full")
+    };
+    BTreeMap::from([
+        ("adult".to_owned(), Policy::new(19, "year")),
+        ("adult_full".to_owned(), Policy::new(19, "full")),
+        ("working_age".to_owned(), working),
+    ])
+}
 
-/// A route whose imp_uid passes once (`/once`, policy `adult`), to append to [`ROUTES`].
-pub const SINGLE_USE_ROUTE: &str = r#"
-[[routes]]
-name = "once"
-method = "POST"
-path = "/once"
-policy = "adult"
-single_use = true
-"#;
+/// The routes most tests use: `popup` (POST /certifications, body, deny forwarded, failure
+/// rejected), `redirect` (GET /certifications/redirect, query, deny rejected), `full` (POST
+/// /full, auto, `adult_full`), `working` (POST /working, `working_age`) and `lenient` (POST
+/// /lenient, failure forwarded).
+pub fn standard_routes() -> Vec<Route> {
+    vec![
+        Route::new("popup", "POST", "/certifications", "adult")
+            .imp_uid_from("body")
+            .on_deny("forward")
+            .on_failure("reject"),
+        Route::new("redirect", "GET", "/certifications/redirect", "adult")
+            .imp_uid_from("query")
+            .on_deny("reject"),
+        Route::new("full", "POST", "/full", "adult_full").imp_uid_from("auto"),
+        Route::new("working", "POST", "/working", "working_age"),
+        Route::new("lenient", "POST", "/lenient", "adult").on_failure("forward"),
+    ]
+}
+
+/// A route whose imp_uid passes once (`/once`, policy `adult`), to add to the standard ones.
+pub fn single_use_route() -> Route {
+    Route {
+        single_use: Some(true),
+        ..Route::new("once", "POST", "/once", "adult")
+    }
+}
 
 /// A whole gateway configuration. Fields are public: a test may set one directly.
 #[derive(Clone, Debug, Serialize)]
@@ -84,9 +132,8 @@ pub struct Cfg {
     pub iamport: Iamport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing: Option<Signing>,
-    /// Policies, routes and any other section, as TOML text after the typed sections.
-    #[serde(skip)]
-    pub tables: String,
+    pub policies: BTreeMap<String, Policy>,
+    pub routes: Vec<Route>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -149,10 +196,14 @@ pub struct Iamport {
 #[derive(Clone, Debug, Serialize)]
 pub struct Signing {
     pub active_key: String,
-    pub signature_ttl_secs: u64,
-    pub jwt: bool,
-    pub issuer: String,
-    pub audience: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_ttl_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
     pub keys: Vec<SigningKey>,
 }
 
@@ -164,15 +215,15 @@ pub struct SigningKey {
 }
 
 impl Signing {
-    /// Ed25519 keys `ids`, each in `{dir}/{id}.pem`, with `active` signing; a 60 s signature
-    /// lifetime and a JWT for issuer `verigate`, audience `legacy-app`.
-    pub fn ed25519(dir: &Path, ids: &[&str], active: &str) -> Signing {
+    /// Ed25519 keys `ids`, each in `{dir}/{id}.pem` (relative to the file when `dir` is
+    /// empty), with `active` signing; every other key left to its default.
+    pub fn keys(dir: &Path, ids: &[&str], active: &str) -> Signing {
         Signing {
             active_key: active.to_owned(),
-            signature_ttl_secs: 60,
-            jwt: true,
-            issuer: "verigate".to_owned(),
-            audience: "legacy-app".to_owned(),
+            signature_ttl_secs: None,
+            jwt: None,
+            issuer: None,
+            audience: None,
             keys: ids
                 .iter()
                 .map(|id| SigningKey {
@@ -183,11 +234,24 @@ impl Signing {
                 .collect(),
         }
     }
+
+    /// [`Signing::keys`] with a 60 s signature lifetime and a JWT for issuer `verigate`,
+    /// audience `legacy-app`.
+    pub fn ed25519(dir: &Path, ids: &[&str], active: &str) -> Signing {
+        Signing {
+            signature_ttl_secs: Some(60),
+            jwt: Some(true),
+            issuer: Some("verigate".to_owned()),
+            audience: Some("legacy-app".to_owned()),
+            ..Signing::keys(dir, ids, active)
+        }
+    }
 }
 
 impl Cfg {
     /// The standard stack: the gateway on `p`'s ports in front of the echo app, the sandbox as
-    /// the API (secret from `${TEST_IMP_SECRET}`, 1 s budget), [`ROUTES`].
+    /// the API (secret from `${TEST_IMP_SECRET}`, 1 s budget), [`standard_policies`] and
+    /// [`standard_routes`].
     pub fn standard(p: &Ports) -> Cfg {
         Cfg {
             server: Server {
@@ -217,7 +281,8 @@ impl Cfg {
                 timeout_ms: Some(1000),
             },
             signing: None,
-            tables: ROUTES.to_owned(),
+            policies: standard_policies(),
+            routes: standard_routes(),
         }
     }
 
@@ -276,12 +341,39 @@ impl Cfg {
     }
 
     /// An HTTPS listener on `p.tls` with `edge.pem` / `edge.key` from `dir`.
-    pub fn tls_listener(mut self, p: &Ports, dir: &Path) -> Cfg {
+    pub fn tls_listener(self, p: &Ports, dir: &Path) -> Cfg {
+        self.tls_at(
+            &p.tls_addr().to_string(),
+            &dir.join("edge.pem"),
+            &dir.join("edge.key"),
+        )
+    }
+
+    /// An HTTPS listener on `listen` with certificate `cert` and key `key`.
+    pub fn tls_at(mut self, listen: &str, cert: &Path, key: &Path) -> Cfg {
         self.server.tls = Some(ServerTls {
-            listen: p.tls_addr().to_string(),
-            cert: dir.join("edge.pem"),
-            key: dir.join("edge.key"),
+            listen: listen.to_owned(),
+            cert: cert.to_owned(),
+            key: key.to_owned(),
         });
+        self
+    }
+
+    /// The plain listener (`server.listen`) on `addr` alone.
+    pub fn listen(mut self, addr: &str) -> Cfg {
+        self.server.listen = vec![addr.to_owned()];
+        self
+    }
+
+    /// `server.admin_listen`.
+    pub fn admin_listen(mut self, addr: &str) -> Cfg {
+        self.server.admin_listen = addr.to_owned();
+        self
+    }
+
+    /// `server.access_log` (a path, relative to the file, or `"-"`).
+    pub fn access_log(mut self, path: &str) -> Cfg {
+        self.server.access_log = Some(path.to_owned());
         self
     }
 
@@ -298,15 +390,30 @@ impl Cfg {
         self
     }
 
-    /// Appends TOML `text` (routes, policies, `[cache]`, …) after the tables already there.
-    pub fn with_tables(mut self, text: &str) -> Cfg {
-        self.tables.push_str(text);
+    /// One more route, after the others.
+    pub fn route(mut self, route: Route) -> Cfg {
+        self.routes.push(route);
+        self
+    }
+
+    /// Policy `name`, to change it (it must exist).
+    pub fn policy_mut(&mut self, name: &str) -> &mut Policy {
+        self.policies
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("no policy {name}"))
+    }
+
+    /// The same file with every route of policy `adult` naming `missing`, which no table
+    /// defines: a file `check` and reloads refuse.
+    pub fn broken(mut self) -> Cfg {
+        for r in self.routes.iter_mut().filter(|r| r.policy == "adult") {
+            r.policy = "missing".to_owned();
+        }
         self
     }
 
     /// The configuration file's text.
     pub fn render(&self) -> String {
-        let typed = toml::to_string(self).expect("the typed sections render as TOML");
-        format!("{typed}\n{}", self.tables)
+        toml::to_string(self).expect("the configuration renders as TOML")
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Requests to one gateway's listener and admin listener. Cheap to clone (the connection pool
@@ -36,7 +36,11 @@ impl GatewayClient {
     }
 
     /// POSTs `body` as JSON to `path`; a transport error is returned, not a panic.
-    pub async fn try_post_json(&self, path: &str, body: &str) -> reqwest::Result<reqwest::Response> {
+    pub async fn try_post_json(
+        &self,
+        path: &str,
+        body: &str,
+    ) -> reqwest::Result<reqwest::Response> {
         self.client
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
@@ -125,15 +129,33 @@ pub fn verigate_bounded(args: &[&str], env: &[(&str, &str)], within: Duration) -
         .stderr(Stdio::piped())
         .spawn()
         .expect("verigate runs");
+    wait_exit(&mut child, within);
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
+/// Waits (bounded) for `child` to exit, looking every 10 ms from this (blocking) thread; its
+/// exit status, or `None` if it is still running after `within`.
+pub fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = child.kill();
-    child.wait_with_output().unwrap()
+}
+
+/// Sends signal `name` (`HUP`, `TERM`, …) to process `pid`; whether `kill` succeeded.
+pub fn signal(pid: u32, name: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Lossy UTF-8 of a process's output.

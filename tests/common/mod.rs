@@ -3,8 +3,8 @@
 //! - `stack.rs`: [`Stack`], a sandbox i'mport API and an echo app in-process and the real
 //!   `verigate` binary in front, on 127.0.0.1 ephemeral ports; readiness by polling; the
 //!   gateway's output scanned for seeded personal data on drop.
-//! - `cfg.rs`: [`Cfg`], the typed configuration builder rendered to TOML, and the standard
-//!   [`ROUTES`].
+//! - `cfg.rs`: [`Cfg`], the typed configuration builder rendered to TOML, with the standard
+//!   policies and routes.
 //! - `client.rs`: [`GatewayClient`] (cloneable: `verify`, `post_json`, `get`, `admin_get`),
 //!   [`raw_exchange`] over a bare socket, and [`verigate`] / [`verigate_command`], the one way
 //!   to run the binary.
@@ -23,13 +23,13 @@ pub mod webdriver;
 
 use std::net::{SocketAddr, TcpListener};
 
-pub use cfg::{Cfg, ROUTES, SINGLE_USE_ROUTE, Signing};
+pub use cfg::{Cfg, Policy, Route, Signing, single_use_route, standard_policies, standard_routes};
 pub use client::{
-    GatewayClient, KillOnDrop, alive, raw_exchange, raw_exchange_async, text, verigate,
-    verigate_bounded, verigate_command,
+    GatewayClient, KillOnDrop, alive, raw_exchange, raw_exchange_async, signal, text, verigate,
+    verigate_bounded, verigate_command, wait_exit,
 };
 pub use load::{Load, eventually};
-pub use stack::{Ports, Stack, spawn_gateway_with};
+pub use stack::{Ports, Stack, spawn_gateway_with, wait_listening};
 
 /// A port nothing listens on right now (the probe's listener is closed again).
 pub fn free_port() -> u16 {

@@ -6,14 +6,14 @@
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use verigate::echo::{Echo, Received};
 use verigate::sandbox::{Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_SECRET};
 
 use super::cfg::Cfg;
-use super::client::{GatewayClient, KillOnDrop, verigate_command};
+use super::client::{GatewayClient, KillOnDrop, signal, verigate_command, wait_exit};
 use super::{eventually, free_port};
 
 /// Addresses a configuration is written for.
@@ -29,6 +29,32 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// Ports for a file that is only checked or whose start is meant to fail: listeners on
+    /// port 0 and the app and API on the discard port, runtime files in `dir`.
+    pub fn offline(dir: &Path) -> Ports {
+        let nowhere: SocketAddr = ([127, 0, 0, 1], 9).into();
+        Ports {
+            gateway: 0,
+            admin: 0,
+            tls: 0,
+            dir: dir.to_owned(),
+            echo: nowhere,
+            sandbox: nowhere,
+        }
+    }
+
+    /// Fresh free ports for the listeners, with `echo` as the app and `sandbox` as the API.
+    pub fn fresh(dir: &Path, echo: SocketAddr, sandbox: SocketAddr) -> Ports {
+        Ports {
+            gateway: free_port(),
+            admin: free_port(),
+            tls: free_port(),
+            dir: dir.to_owned(),
+            echo,
+            sandbox,
+        }
+    }
+
     pub fn tls_addr(&self) -> SocketAddr {
         ([127, 0, 0, 1], self.tls).into()
     }
@@ -59,7 +85,7 @@ impl Deref for Stack {
 }
 
 impl Stack {
-    /// The standard stack ([`Cfg::standard`]: [`super::ROUTES`], a 1 s API budget).
+    /// The standard stack ([`Cfg::standard`]: the standard routes, a 1 s API budget).
     pub async fn start() -> Stack {
         Stack::with(Cfg::standard).await
     }
@@ -70,7 +96,10 @@ impl Stack {
     }
 
     /// Like [`Stack::with`], with the echo app replaced by `upstream` when given.
-    pub async fn with_upstream(upstream: Option<SocketAddr>, make: impl Fn(&Ports) -> Cfg) -> Stack {
+    pub async fn with_upstream(
+        upstream: Option<SocketAddr>,
+        make: impl Fn(&Ports) -> Cfg,
+    ) -> Stack {
         verigate::server::install_crypto_provider();
         let sandbox = Sandbox::new(SandboxOptions::default());
         let sandbox_addr = sandbox.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -80,14 +109,7 @@ impl Stack {
         // A port taken between our probe and the gateway's bind makes the child exit: retry,
         // with every port (the HTTPS one too) chosen afresh.
         for _ in 0..5 {
-            let ports = Ports {
-                gateway: free_port(),
-                admin: free_port(),
-                tls: free_port(),
-                dir: dir.path().to_owned(),
-                echo: upstream.unwrap_or(echo_addr),
-                sandbox: sandbox_addr,
-            };
+            let ports = Ports::fresh(dir.path(), upstream.unwrap_or(echo_addr), sandbox_addr);
             let cfg = make(&ports);
             let path = dir.path().join("gateway.toml");
             std::fs::write(&path, cfg.render()).unwrap();
@@ -208,13 +230,7 @@ impl Stack {
 
     /// Sends a signal (`HUP`, `TERM`, `QUIT`) to the gateway process.
     pub fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "kill -{name} failed");
+        assert!(signal(self.child.id(), name), "kill -{name} failed");
     }
 
     /// Starts a second gateway, `verigate run --upgrade` on the same configuration, logging to
@@ -236,14 +252,7 @@ impl Stack {
 
     /// Waits (bounded) for the gateway process to exit; its exit status.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        wait_exit(&mut self.child, within)
     }
 
     /// Polls the gateway's output until it contains `needle` (bounded); whether it did.
@@ -299,7 +308,7 @@ async fn wait_credentials_checked(gateway: &GatewayClient) {
 }
 
 /// Polls until `addr` accepts a connection (true) or the child exits (false); at most 15 s.
-async fn wait_listening(child: &mut Child, addr: SocketAddr) -> bool {
+pub async fn wait_listening(child: &mut Child, addr: SocketAddr) -> bool {
     let mut exited = false;
     let listening = eventually(Duration::from_secs(15), async || {
         exited = matches!(child.try_wait(), Ok(Some(_)));
