@@ -115,7 +115,10 @@ impl Stack {
             std::fs::write(&path, cfg.render()).unwrap();
             let mut child = spawn_gateway(&path, dir.path());
             let addr: SocketAddr = ([127, 0, 0, 1], ports.gateway).into();
-            if wait_listening(&mut child, addr).await {
+            let tls = cfg.server.tls.is_some();
+            if wait_listening(&mut child, addr).await
+                && (!tls || wait_listening(&mut child, ports.tls_addr()).await)
+            {
                 let gateway = GatewayClient::new(addr, ports.admin);
                 wait_credentials_checked(&gateway).await;
                 return Stack {
@@ -203,10 +206,24 @@ impl Stack {
             .expect("the app received a request")
     }
 
-    /// Everything the gateway process wrote to stdout and stderr so far.
+    /// Everything the gateway process (and an upgrade's new one) wrote so far: stdout, stderr
+    /// and the access log when it goes to a file.
     pub fn gateway_output(&self) -> String {
-        let read = |n| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        read("stdout.log") + &read("stderr.log") + &read("new-stdout.log") + &read("new-stderr.log")
+        let read = |n: &Path| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        let mut out = String::new();
+        for name in [
+            "stdout.log",
+            "stderr.log",
+            "new-stdout.log",
+            "new-stderr.log",
+        ] {
+            out += &read(Path::new(name));
+        }
+        match self.cfg.server.access_log.as_deref() {
+            Some("-") | None => {}
+            Some(file) => out += &read(Path::new(file)),
+        }
+        out
     }
 
     pub fn dir(&self) -> PathBuf {
