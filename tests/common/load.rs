@@ -15,7 +15,17 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// Polls `cond` until it holds (true) or `within` has passed (false), yielding to the runtime
 /// between looks, so in-process servers (sandbox, echo app) keep answering meanwhile.
-pub async fn eventually(within: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+pub async fn eventually(within: Duration, cond: impl AsyncFnMut() -> bool) -> bool {
+    eventually_every(within, POLL, cond).await
+}
+
+/// [`eventually`] looking every `interval`, for conditions that cost more to look at (a
+/// WebDriver round trip to a browser).
+pub async fn eventually_every(
+    within: Duration,
+    interval: Duration,
+    mut cond: impl AsyncFnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + within;
     loop {
         if cond().await {
@@ -24,7 +34,7 @@ pub async fn eventually(within: Duration, mut cond: impl AsyncFnMut() -> bool) -
         if Instant::now() >= deadline {
             return false;
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -28,7 +28,7 @@ pub use client::{
     GatewayClient, KillOnDrop, alive, raw_exchange, raw_exchange_async, signal, text, verigate,
     verigate_bounded, verigate_command, wait_exit,
 };
-pub use load::{Load, eventually};
+pub use load::{Load, eventually, eventually_every};
 pub use stack::{Ports, Stack, spawn_gateway_with, wait_listening};
 
 /// A port nothing listens on right now (the probe's listener is closed again).
