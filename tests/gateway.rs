@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{Cfg, Stack, birthday_years_ago, free_addr, now_secs, raw_exchange};
+use common::{
+    Cfg, Stack, birthday_years_ago, eventually_every, free_addr, now_secs, raw_exchange, secs,
+};
 use sha2::{Digest, Sha256};
 use verigate::sandbox::{Fault, SandboxRecord};
 
@@ -632,16 +634,15 @@ async fn api_errors_answer_503_within_the_budget_and_service_recovers() {
         s.sandbox.clear_faults();
         // Errors are not cached: the same imp_uid resolves once the API is back (after the
         // circuit breaker's probe, when repeated failures opened it).
-        let deadline = Instant::now() + Duration::from_secs(15);
         let mut status = 0;
-        while Instant::now() < deadline {
+        eventually_every(secs(15), Duration::from_millis(100), async || {
             status = s.verify("/certifications", &uid).await.status().as_u16();
-            if status == 200 {
-                break;
+            if status != 200 {
+                assert_eq!(status, 503, "{fault:?}");
             }
-            assert_eq!(status, 503, "{fault:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            status == 200
+        })
+        .await;
         assert_eq!(status, 200, "{fault:?}: no recovery");
     }
     // A cached verification is still served while the API is down.

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Cfg, Stack, raw_exchange_async, single_use_route};
+use common::{Cfg, Stack, eventually_every, raw_exchange_async, secs, single_use_route};
 use verigate::sandbox::Fault;
 
 async fn single_use_stack() -> Stack {
@@ -104,15 +104,10 @@ async fn an_outage_makes_a_bounded_number_of_api_calls_and_recovers_by_itself() 
     assert!(s.app_saw().is_empty());
 
     s.sandbox.clear_faults();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut recovered = false;
-    while Instant::now() < deadline {
-        if s.verify("/certifications", &people[0]).await.status() == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recovered = eventually_every(secs(15), Duration::from_millis(100), async || {
+        s.verify("/certifications", &people[0]).await.status() == 200
+    })
+    .await;
     assert!(recovered, "no recovery after the outage");
 }
 

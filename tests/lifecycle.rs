@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Cfg, Load, Stack, alive, birthday_years_ago, eventually, free_addr};
+use common::{
+    Cfg, Load, Stack, alive, birthday_years_ago, eventually, eventually_every, free_addr, secs,
+};
 use verigate::echo::Echo;
 
 #[tokio::test]
@@ -161,17 +163,15 @@ async fn health_checks_take_a_failing_backend_out_of_rotation() {
     .await;
     // Once the first check has run, every request lands on the healthy backend.
     let mut consecutive_ok = 0;
-    for _ in 0..500 {
+    eventually_every(secs(15), Duration::from_millis(20), async || {
         if s.get("/r").await.status() == 200 {
             consecutive_ok += 1;
-            if consecutive_ok == 20 {
-                break;
-            }
         } else {
             consecutive_ok = 0;
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
+        consecutive_ok == 20
+    })
+    .await;
     assert_eq!(consecutive_ok, 20, "the sick backend stayed in rotation");
     let sick_before = sick_hits.load(Ordering::Relaxed);
     for _ in 0..20 {
