@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::{
-    Cfg, Stack, birthday_years_ago, eventually_every, free_addr, now_secs, raw_exchange, secs,
+    Cfg, Stack, birthday_years_ago, eventually_every, free_addr, now_secs, raw_exchange,
+    raw_exchange_async, secs,
 };
 use sha2::{Digest, Sha256};
 use verigate::sandbox::{Fault, SandboxRecord};
@@ -387,13 +388,12 @@ async fn a_one_megabyte_body_passes_through_an_ordinary_route() {
     assert!(got.header("content-digest").is_none());
 }
 
-#[tokio::test]
-async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
-    let s = Stack::start().await;
+/// Bodies the popup route must refuse: content type, body, status and error code.
+fn bad_bodies() -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
     let big = format!(r#"{{"imp_uid":"imp_1","pad":"{}"}}"#, "x".repeat(70_000));
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     let deep_obj = format!(r#"{{"a":{}{}}}"#, "{\"b\":".repeat(3000), "}".repeat(3000));
-    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+    vec![
         (
             "application/json",
             br#"{"imp_uid":"#.to_vec(),
@@ -446,18 +446,15 @@ async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
             "unsupported_media_type",
         ),
         ("application/json", big.into_bytes(), 413, "body_too_large"),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
+    let s = Stack::start().await;
+    let cases = bad_bodies();
     for (ct, body, status, code) in cases {
-        let (got, resp) = json(
-            s.client
-                .post(format!("{}/certifications", s.base))
-                .header("content-type", ct)
-                .body(body.clone())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (got, resp) = json(s.post("/certifications", ct, body.clone()).await).await;
         assert_eq!(
             (got, resp["error"].as_str()),
             (status, Some(code)),
@@ -467,14 +464,9 @@ async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
         assert!(resp["message"].as_str().is_some_and(|m| m.len() > 10));
     }
     // Over the limit without a declared length (chunked): refused as it streams in.
-    let addr = s.gateway_addr;
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut req = b"POST /certifications HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
-        req.extend_from_slice(&chunked(&vec![b' '; 80_000], 8192));
-        raw_exchange(addr, &req)
-    })
-    .await
-    .unwrap();
+    let mut req = b"POST /certifications HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    req.extend_from_slice(&chunked(&vec![b' '; 80_000], 8192));
+    let answer = raw_exchange_async(s.gateway_addr, req).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("body_too_large"));
     assert!(s.app_saw().is_empty(), "a refused request reached the app");

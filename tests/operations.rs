@@ -407,6 +407,12 @@ async fn access_log_lines_carry_the_error_code_of_every_refusal() {
     assert_eq!(line["imp_uid"], down.as_str());
 
     // The app is down: 502, on an intercepted route and on a passthrough.
+    app_down_lines_carry_upstream_unavailable().await;
+}
+
+/// With the app down, an intercepted route and a passthrough answer 502, each logged with
+/// `upstream_unavailable` and counted as a 5xx of its route.
+async fn app_down_lines_carry_upstream_unavailable() {
     let dead = free_addr();
     let s = Stack::with_upstream(Some(dead), |p| Cfg::standard(p).api_timeout_ms(800)).await;
     let uid = s.person("홍길동", "1980-01-01");

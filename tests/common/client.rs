@@ -30,6 +30,17 @@ impl GatewayClient {
         }
     }
 
+    /// POSTs `body` to `path` as `content_type`.
+    pub async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POSTs `body` as JSON to `path`.
     pub async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
         self.try_post_json(path, body).await.unwrap()
