@@ -314,8 +314,11 @@ fn reserved(name: &str) -> bool {
         || ["signature", "signature-input", "content-digest"].contains(&n.as_str())
 }
 
-/// Seeds the people the plan draws from: adults and minors, as (imp_uid, name) pairs.
-fn seed_people(s: &Stack) -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// Seeded people as (imp_uid, name) pairs.
+type People = Vec<(String, String)>;
+
+/// Seeds the people the plan draws from: adults and minors.
+fn seed_people(s: &Stack) -> (People, People) {
     let adults = (0..ADULTS)
         .map(|i| {
             let name = format!("성인{i:03}");
