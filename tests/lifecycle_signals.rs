@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    Cfg, GatewayClient, Ports, Signing, Stack, alive, birthday_years_ago, eventually, free_addr,
-    signal, text, verigate, verigate_bounded, verigate_command, wait_exit,
+    Cfg, GatewayClient, Ports, Signing, Stack, alive, assert_clean, birthday_years_ago, eventually,
+    free_addr, personal_values, signal, text, verigate, verigate_bounded, verigate_command,
+    wait_exit,
 };
 use verigate::echo::Echo;
 use verigate::sandbox::{Fault, Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_SECRET};
@@ -447,7 +448,8 @@ async fn the_daemon_logs_reloads_with_a_relative_config_and_stops_on_sigterm() {
     let _reaper = KillDaemonOnDrop(pid);
     let gw = GatewayClient::new(([127, 0, 0, 1], ports.gateway).into(), ports.admin);
     let record = SandboxRecord::person("김철수", &birthday_years_ago(25, 0));
-    let uid = sandbox.insert(record).imp_uid.unwrap();
+    let stored = sandbox.insert(record);
+    let uid = stored.imp_uid.clone().unwrap();
     let mut first = None;
     eventually(Duration::from_secs(15), async || {
         first = daemon_verdict(&gw, &uid).await;
@@ -482,6 +484,10 @@ async fn the_daemon_logs_reloads_with_a_relative_config_and_stops_on_sigterm() {
         "{:?}",
         asked.elapsed()
     );
+    // Nothing personal in what the daemon wrote, access log included.
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap_or_default();
+    let out = read("stdout.log") + &read("stderr.log") + &read("logs/access.log");
+    assert_clean(&out, &personal_values(&stored));
 }
 
 /// Kills a daemon (not our child: it forked away) left running by a failed test.

@@ -29,7 +29,7 @@ pub use client::{
     verigate_bounded, verigate_command, wait_exit,
 };
 pub use load::{Load, eventually, eventually_every};
-pub use stack::{Ports, Stack, spawn_gateway_with, wait_listening};
+pub use stack::{Ports, Stack, assert_clean, personal_values, spawn_gateway_with, wait_listening};
 
 /// A port nothing listens on right now (the probe's listener is closed again).
 pub fn free_port() -> u16 {

@@ -150,47 +150,16 @@ impl Stack {
     /// Stores a record and returns the imp_uid.
     pub fn insert(&self, rec: SandboxRecord) -> String {
         let stored = self.sandbox.insert(rec);
-        let personal = [
-            stored.name.clone(),
-            stored.birthday.clone(),
-            stored.phone.clone(),
-            stored.unique_key.clone(),
-            stored.unique_in_site.clone(),
-        ];
         if let Ok(mut seeded) = self.seeded.lock() {
-            seeded.extend(personal.into_iter().flatten().filter(|v| v.len() >= 3));
+            seeded.extend(personal_values(&stored));
         }
         stored.imp_uid.expect("stored records have an imp_uid")
     }
 
     /// Asserts the gateway's output holds no seeded personal value, secret or token.
     pub fn assert_output_is_clean(&self) {
-        let out = self.gateway_output();
-        for value in self.seeded.lock().map(|s| s.clone()).unwrap_or_default() {
-            assert!(
-                !out.contains(&value),
-                "personal data reached the gateway's output"
-            );
-            let encoded = verigate::headers::percent_encode(&value);
-            assert!(
-                !out.contains(&encoded),
-                "personal data (encoded) reached the output"
-            );
-        }
-        assert!(
-            !out.contains(TEST_IMP_SECRET),
-            "the API secret reached the output"
-        );
-        // Access tokens are 40 hex characters; nothing in our output is that long a hex run.
-        let longest_hex_run = out
-            .split(|c: char| !c.is_ascii_hexdigit())
-            .map(str::len)
-            .max()
-            .unwrap_or(0);
-        assert!(
-            longest_hex_run < 40,
-            "something token-shaped reached the output"
-        );
+        let seeded = self.seeded.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_clean(&self.gateway_output(), &seeded);
     }
 
     /// Requests the echo app has received.
@@ -276,6 +245,53 @@ impl Stack {
     pub async fn wait_output(&self, needle: &str, within: Duration) -> bool {
         eventually(within, async || self.gateway_output().contains(needle)).await
     }
+}
+
+/// The personal values of a stored record a gateway must never print: name, birth date, phone,
+/// CI and DI (the short ones, which could match anything, left out).
+pub fn personal_values(stored: &SandboxRecord) -> Vec<String> {
+    [
+        &stored.name,
+        &stored.birthday,
+        &stored.phone,
+        &stored.unique_key,
+        &stored.unique_in_site,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|v| v.len() >= 3)
+    .cloned()
+    .collect()
+}
+
+/// Asserts a gateway's output `out` holds none of the `personal` values (as written or
+/// percent-encoded), no API secret and nothing token-shaped. The messages never quote a value.
+pub fn assert_clean(out: &str, personal: &[String]) {
+    for value in personal {
+        assert!(
+            !out.contains(value.as_str()),
+            "personal data reached the gateway's output"
+        );
+        let encoded = verigate::headers::percent_encode(value);
+        assert!(
+            !out.contains(&encoded),
+            "personal data (encoded) reached the output"
+        );
+    }
+    assert!(
+        !out.contains(TEST_IMP_SECRET),
+        "the API secret reached the output"
+    );
+    // Access tokens are 40 hex characters; nothing in our output is that long a hex run.
+    let longest_hex_run = out
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest_hex_run < 40,
+        "something token-shaped reached the output"
+    );
 }
 
 impl Drop for Stack {
