@@ -40,6 +40,10 @@ pub enum GatewayError {
     VerificationRequired,
     #[error("invalid state")]
     InvalidState,
+    #[error("missing gate")]
+    MissingGate,
+    #[error("unknown gate")]
+    UnknownGate,
 }
 
 /// Seconds a client is asked to wait after a 503.
@@ -52,7 +56,8 @@ impl GatewayError {
             GatewayError::MissingImpUid
             | GatewayError::InvalidImpUid
             | GatewayError::MalformedBody
-            | GatewayError::InvalidPath => 400,
+            | GatewayError::InvalidPath
+            | GatewayError::MissingGate => 400,
             GatewayError::VerificationRequired => 401,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::BodyTooLarge => 413,
@@ -61,6 +66,7 @@ impl GatewayError {
             | GatewayError::AgeRequirementNotMet
             | GatewayError::InvalidState => 403,
             GatewayError::AlreadyUsed => 409,
+            GatewayError::UnknownGate => 404,
             GatewayError::VerificationUnavailable => 503,
             GatewayError::UpstreamUnavailable => 502,
         }
@@ -86,6 +92,8 @@ impl GatewayError {
             GatewayError::InvalidPath => "invalid_path",
             GatewayError::VerificationRequired => "verification_required",
             GatewayError::InvalidState => "invalid_state",
+            GatewayError::MissingGate => "missing_gate",
+            GatewayError::UnknownGate => "unknown_gate",
         }
     }
 
@@ -143,10 +151,16 @@ impl GatewayError {
             GatewayError::InvalidState => {
                 "This verification does not belong to this browser's visit; please start the verification again."
             }
+            GatewayError::MissingGate => {
+                "A forward-auth request must name exactly one gate (?gate=NAME)."
+            }
+            GatewayError::UnknownGate => {
+                "The forward-auth request names a gate that is not configured."
+            }
         }
     }
 
-    /// The same sentence in Korean, for the pages a visitor's browser shows (§9).
+    /// The same sentence in Korean, for the pages a visitor's browser shows (docs/sessions.md).
     pub fn message_ko(self) -> &'static str {
         match self {
             GatewayError::MissingImpUid => "확인할 본인인증 정보(imp_uid)가 요청에 없습니다.",
@@ -186,6 +200,8 @@ impl GatewayError {
             GatewayError::InvalidState => {
                 "이 브라우저에서 시작한 본인인증이 아닙니다. 처음부터 다시 인증해 주세요."
             }
+            GatewayError::MissingGate => "인증 요청에 확인할 영역(gate)이 지정되지 않았습니다.",
+            GatewayError::UnknownGate => "인증 요청이 설정되지 않은 영역(gate)을 가리킵니다.",
         }
     }
 }
@@ -343,6 +359,8 @@ mod tests {
                 "verification_required",
             ),
             (GatewayError::InvalidState, 403, "invalid_state"),
+            (GatewayError::MissingGate, 400, "missing_gate"),
+            (GatewayError::UnknownGate, 404, "unknown_gate"),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status(), e.code()), (status, code));

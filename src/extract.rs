@@ -15,7 +15,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use crate::imp_uid::{ImpUid, ImpUidError};
 
 /// Where a route looks for the imp_uid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ImpUidSource {
     Body,
     Query,

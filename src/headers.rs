@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::config::ForwardField;
+use crate::identity::ForwardField;
 use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::policy::{Judgement, Policy};

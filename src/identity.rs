@@ -81,6 +81,69 @@ impl Identity {
     }
 }
 
+/// Optional identity fields an operator may forward (`headers.forward`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardField {
+    /// `gender`.
+    Gender,
+    /// `foreigner`.
+    Foreigner,
+    /// `unique_key` (CI).
+    UniqueKey,
+    /// `unique_in_site` (DI).
+    UniqueInSite,
+    /// `phone`.
+    Phone,
+    /// `carrier`.
+    Carrier,
+    /// `pg_provider`.
+    PgProvider,
+    /// `merchant_uid`.
+    MerchantUid,
+}
+
+impl ForwardField {
+    /// All fields, in the order of README, "What the app receives".
+    pub const ALL: [ForwardField; 8] = [
+        ForwardField::Gender,
+        ForwardField::Foreigner,
+        ForwardField::UniqueKey,
+        ForwardField::UniqueInSite,
+        ForwardField::Phone,
+        ForwardField::Carrier,
+        ForwardField::PgProvider,
+        ForwardField::MerchantUid,
+    ];
+
+    /// The name in `headers.forward` (`unique_key`, …).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            ForwardField::Gender => "gender",
+            ForwardField::Foreigner => "foreigner",
+            ForwardField::UniqueKey => "unique_key",
+            ForwardField::UniqueInSite => "unique_in_site",
+            ForwardField::Phone => "phone",
+            ForwardField::Carrier => "carrier",
+            ForwardField::PgProvider => "pg_provider",
+            ForwardField::MerchantUid => "merchant_uid",
+        }
+    }
+
+    /// The header suffix after the prefix (`unique-key`, …).
+    pub fn header_suffix(self) -> &'static str {
+        match self {
+            ForwardField::Gender => "gender",
+            ForwardField::Foreigner => "foreigner",
+            ForwardField::UniqueKey => "unique-key",
+            ForwardField::UniqueInSite => "unique-in-site",
+            ForwardField::Phone => "phone",
+            ForwardField::Carrier => "carrier",
+            ForwardField::PgProvider => "pg-provider",
+            ForwardField::MerchantUid => "merchant-uid",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

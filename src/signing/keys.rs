@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use super::SigningError;
 use super::rfc9421::{ALG_ED25519, ALG_HMAC_SHA256};
-use crate::config::{KeyAlg, KeyMaterial, decode_hmac_secret};
+use super::settings::{KeyAlg, KeyMaterial, SigningKey, decode_hmac_secret};
 
 /// A parsed private key.
 pub(super) enum Material {
@@ -70,7 +70,7 @@ impl Material {
     }
 
     /// Reads and parses one configured key.
-    pub(super) fn load(key: &crate::config::SigningKey) -> Result<Material, SigningError> {
+    pub(super) fn load(key: &SigningKey) -> Result<Material, SigningError> {
         match (key.alg, &key.material) {
             (KeyAlg::Ed25519, KeyMaterial::PrivateKeyFile(path)) => {
                 let pem = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {

@@ -37,18 +37,22 @@ use rand::RngCore;
 use serde_json::{Value, json};
 use sfv::StringRef;
 
-use crate::config::{HmacSecretError, KeyAlg, SigningSettings};
 use crate::headers::HeaderList;
 
 mod jwt;
 mod keys;
 mod rfc9421;
+mod settings;
 
 #[cfg(test)]
 mod tests;
 
 pub use jwt::AssertionClaims;
 pub use keys::{keygen, keygen_ed25519, keygen_hmac, write_private};
+pub use settings::{
+    HMAC_SECRET_MIN_BYTES, HmacSecretError, KeyAlg, KeyMaterial, SigningKey, SigningSettings,
+    decode_hmac_secret,
+};
 
 use jwt::{ClaimSet, JwtSettings};
 use keys::{ActiveKey, Material, public_jwk};

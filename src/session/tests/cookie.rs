@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::date;
 use jiff::tz::TimeZone;
 
-use crate::config::ForwardField;
+use crate::identity::ForwardField;
 use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::policy::{AgeBasis, DenyReason, Policy, Verdict};

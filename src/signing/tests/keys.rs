@@ -1,7 +1,7 @@
 //! Keys: keygen round trips, the JWKS, key files and secrets refused with their names, no key bytes in Debug.
 
 use super::*;
-use crate::config::decode_hmac_secret;
+use crate::signing::decode_hmac_secret;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 
 // ---- keys ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 //! `ed25519-dalek`'s verifier, `sfv`'s parser).
 
 use super::*;
-use crate::config::{KeyMaterial, Secret, SigningKey};
+use crate::secret::Secret;
+use crate::signing::{KeyMaterial, SigningKey};
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sfv::KeyRef;

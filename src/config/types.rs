@@ -1,0 +1,230 @@
+//! The validated configuration: what the rest of the gateway sees of `gateway.toml`.
+//!
+//! Every value here has passed the checks of [`super::check`], so no other module holds a raw
+//! string that could be invalid. Rooms that own their settings (the providers, the cache) define
+//! them where they live; this file holds the rest and ties them together in [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::extract::ImpUidSource;
+use crate::forwarded::TrustedProxies;
+use crate::identity::ForwardField;
+use crate::policy::Policy;
+use crate::provider::iamport_v1::IamportSettings;
+use crate::resolve::CacheSettings;
+use crate::signing::{KeyMaterial, SigningSettings};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`: where the gateway listens.
+    pub server: ServerSettings,
+    /// `[upstream]`: the app behind the gateway.
+    pub upstream: UpstreamSettings,
+    /// `[iamport]`: the verification API.
+    pub iamport: IamportSettings,
+    /// `[cache]`: resolved verifications kept in memory.
+    pub cache: CacheSettings,
+    /// `[headers]`: what is added to forwarded requests.
+    pub headers: HeaderSettings,
+    /// `[signing]`; `None` means forwarded headers are unsigned.
+    pub signing: Option<SigningSettings>,
+    /// Policies by name, in file order.
+    pub policies: Vec<Arc<Policy>>,
+    /// Routes in file order; (method, path) pairs are unique.
+    pub routes: Vec<Route>,
+}
+
+/// `[server]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Plain HTTP listeners (may be empty when `tls` is set).
+    pub listen: Vec<SocketAddr>,
+    /// The optional HTTPS listener.
+    pub tls: Option<TlsSettings>,
+    /// Worker threads, at least 1.
+    pub threads: usize,
+    /// The admin listener (§6); `None` when disabled with `admin_listen = ""`.
+    pub admin_listen: Option<SocketAddr>,
+    /// 1..=65536.
+    pub max_body_bytes: usize,
+    /// How long a graceful stop waits for requests in flight.
+    pub grace_period: Duration,
+    /// Where `run --daemon` writes its pid.
+    pub pid_file: PathBuf,
+    /// The socket over which `run --upgrade` takes the listeners from the running process.
+    pub upgrade_sock: PathBuf,
+    /// Where the access log goes.
+    pub access_log: AccessLogTarget,
+    /// Peers whose `X-Forwarded-*` and `Forwarded` headers are believed (§4.1).
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// Destination of the access log (`server.access_log`: `"stdout"`, `"off"` or a file path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    Off,
+    File(PathBuf),
+}
+
+/// `[server.tls]`: one HTTPS listener. The files are read by the server, not here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    /// Where the HTTPS listener binds.
+    pub listen: SocketAddr,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[upstream]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamSettings {
+    /// Resolved at load time; at least one.
+    pub addrs: Vec<SocketAddr>,
+    /// Whether the gateway speaks TLS to the app.
+    pub tls: bool,
+    /// The server name sent in the TLS handshake (may be empty).
+    pub sni: String,
+    /// More than zero.
+    pub connect_timeout: Duration,
+    /// More than zero.
+    pub read_timeout: Duration,
+    /// Optional active health checks.
+    pub health_check: Option<HealthCheck>,
+    /// PEM file of the CAs that sign the app's certificate (`upstream.ca_file`); the system's
+    /// roots when absent.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[upstream.health_check]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    /// Starts with `/`.
+    pub path: String,
+    /// At least one second.
+    pub interval: Duration,
+}
+
+/// `[headers]`, validated.
+#[derive(Debug, Clone)]
+pub struct HeaderSettings {
+    /// Lower-case, e.g. `x-verified-`.
+    pub prefix: String,
+    /// Sorted in §4.2 order, no duplicates.
+    pub forward: Vec<ForwardField>,
+}
+
+/// What a route does with a `deny` verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDeny {
+    /// Forward with verdict `deny` and the identity headers.
+    Forward,
+    /// Answer 403 `age_requirement_not_met`.
+    Reject,
+}
+
+impl OnDeny {
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDeny::Forward => "forward",
+            OnDeny::Reject => "reject",
+        }
+    }
+}
+
+/// What a route does when there is no verified person (not found, not certified, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Answer 403 with the failure's error code.
+    Reject,
+    /// Forward with verdict `unverified` and the reason.
+    Forward,
+}
+
+impl OnFailure {
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Reject => "reject",
+            OnFailure::Forward => "forward",
+        }
+    }
+}
+
+/// One `[[routes]]` entry: a request the gateway intercepts and verifies.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Unique; labels logs and metrics.
+    pub name: Arc<str>,
+    /// Upper-case.
+    pub method: http::Method,
+    /// Exact path, starting with `/`, without query or fragment.
+    pub path: String,
+    /// Where the imp_uid is taken from.
+    pub imp_uid_from: ImpUidSource,
+    /// The query or body field holding the imp_uid (non-empty).
+    pub imp_uid_field: String,
+    /// The policy the person is judged against.
+    pub policy: Arc<Policy>,
+    /// What a `deny` verdict does.
+    pub on_deny: OnDeny,
+    /// What a failure does.
+    pub on_failure: OnFailure,
+    /// Whether an imp_uid may pass this route only once.
+    pub single_use: bool,
+}
+
+impl Config {
+    /// Makes every relative file path of the configuration relative to `base` (the config
+    /// file's directory), as nginx does against its prefix: `check`, `run`, the daemon and a
+    /// reload then all read the same files.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        let s = &mut self.server;
+        fix(&mut s.pid_file);
+        fix(&mut s.upgrade_sock);
+        if let AccessLogTarget::File(p) = &mut s.access_log {
+            fix(p);
+        }
+        if let Some(tls) = &mut s.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+        }
+        if let Some(ca) = &mut self.upstream.ca_file {
+            fix(ca);
+        }
+        for key in self.signing.iter_mut().flat_map(|s| s.keys.iter_mut()) {
+            if let KeyMaterial::PrivateKeyFile(p) = &mut key.material {
+                fix(p);
+            }
+        }
+    }
+
+    /// The index in `routes` of the route for this method and exact path, if any. A `GET`
+    /// route also takes `HEAD` (a `HEAD` route of its own, when there is one, comes first).
+    pub fn route_index(&self, method: &http::Method, path: &str) -> Option<usize> {
+        let find = |m: &http::Method| {
+            self.routes
+                .iter()
+                .position(|r| r.method == *m && r.path == path)
+        };
+        find(method).or_else(|| {
+            (*method == http::Method::HEAD)
+                .then(|| find(&http::Method::GET))
+                .flatten()
+        })
+    }
+}
