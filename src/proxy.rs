@@ -826,6 +826,7 @@ mod tests {
             name: "popup".into(),
             method: http::Method::POST,
             path: "/certifications".into(),
+            provider: ProviderName::Iamport,
             imp_uid_from: ImpUidSource::Body,
             imp_uid_field: "imp_uid".into(),
             policy: Arc::new(Policy {

@@ -140,17 +140,30 @@ impl Config {
     }
 
     fn describe_providers(&self, out: &mut String) {
-        let i = &self.iamport;
-        let tier = i
-            .tier
-            .as_ref()
-            .map_or(String::new(), |t| format!(", tier {t}"));
-        let _ = writeln!(
-            out,
-            "i'mport   {} (budget {} ms{tier})",
-            i.base_url,
-            i.timeout.as_millis()
-        );
+        if let Some(i) = &self.iamport {
+            let tier = i
+                .tier
+                .as_ref()
+                .map_or(String::new(), |t| format!(", tier {t}"));
+            let _ = writeln!(
+                out,
+                "i'mport   {} (budget {} ms{tier})",
+                i.base_url,
+                i.timeout.as_millis()
+            );
+        }
+        if let Some(p) = &self.portone {
+            let store = p
+                .store_id
+                .as_ref()
+                .map_or(String::new(), |s| format!(", store {s}"));
+            let _ = writeln!(
+                out,
+                "PortOne   {} (budget {} ms{store})",
+                p.base_url,
+                p.timeout.as_millis()
+            );
+        }
     }
 
     fn describe_cache(&self, out: &mut String) {

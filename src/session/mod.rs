@@ -11,9 +11,13 @@ use serde::{Deserialize, Serialize};
 mod claims;
 pub mod cookie;
 pub mod redirect;
+mod settings;
 
 pub use claims::{Session, State};
 pub use cookie::{CookieSettings, Opened, SameSite, SessionCookies};
+pub use settings::{
+    Gate, IAMPORT_SDK_URL, PORTONE_SDK_URL, PageSettings, PageTexts, SessionSettings,
+};
 
 /// The paths verigate answers itself (§9.2); never forwarded, never a redirect target.
 pub const RESERVED_PREFIX: &str = "/.verigate";

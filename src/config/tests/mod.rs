@@ -181,9 +181,10 @@ fn full_example_parses_with_every_value_taken() {
     assert_eq!(tls.cert, PathBuf::from("certs/edge.pem"));
     assert_eq!(c.upstream.addrs.len(), 2);
     assert_eq!(c.upstream.health_check.as_ref().unwrap().path, "/");
-    assert_eq!(c.iamport.imp_key, "imp_apikey");
-    assert_eq!(c.iamport.imp_secret.expose(), "super-secret-value");
-    assert_eq!(c.iamport.tier.as_deref(), Some("abc"));
+    let iamport = c.iamport.as_ref().unwrap();
+    assert_eq!(iamport.imp_key, "imp_apikey");
+    assert_eq!(iamport.imp_secret.expose(), "super-secret-value");
+    assert_eq!(iamport.tier.as_deref(), Some("abc"));
     assert_eq!(
         c.headers.forward,
         vec![ForwardField::Gender, ForwardField::Phone]
@@ -274,7 +275,7 @@ fn minimal_file_gets_the_documented_defaults() {
     assert_eq!(u.connect_timeout, Duration::from_millis(2000));
     assert_eq!(u.read_timeout, Duration::from_millis(60000));
     assert!(u.health_check.is_none());
-    let i = &c.iamport;
+    let i = c.iamport.as_ref().unwrap();
     assert_eq!(i.base_url, "https://api.iamport.kr");
     assert_eq!(i.imp_key, "imp_apikey");
     assert_eq!(i.imp_secret.expose(), "super-secret-value");
