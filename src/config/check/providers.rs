@@ -90,12 +90,11 @@ impl Checker<'_> {
         let secret = self.credential(r.api_secret, "PORTONE_API_SECRET", what, &t);
         let secret = secret.trim().to_string();
         // Sent as `Authorization: PortOne <api_secret>`; never echoed.
-        if !secret.is_empty() && http::HeaderValue::from_str(&format!("PortOne {secret}")).is_err()
-        {
+        if !secret.bytes().all(|b| b.is_ascii_graphic()) {
             self.error(
                 &span.unwrap_or(0..0),
                 &t,
-                format!("{what} must be visible ASCII: it is sent in an Authorization header"),
+                format!("{what} must be visible ASCII without spaces: it is sent in an Authorization header"),
             );
         }
         let store_id = self.store_id(&r.store_id, &t, "`store_id` in [portone]");

@@ -3,7 +3,10 @@
 
 mod check;
 mod describe;
+mod gates;
 mod interpolate;
+mod providers;
+mod sessions;
 mod structure;
 
 use std::path::{Path, PathBuf};
@@ -134,6 +137,8 @@ fn env(name: &str) -> Option<String> {
         "IMP_KEY" => Some("imp_apikey".to_string()),
         "IMP_SECRET" => Some("super-secret-value".to_string()),
         "VERIGATE_HMAC_SECRET" => Some(HMAC32.to_string()),
+        "VERIGATE_SESSION_SECRET" => Some(HMAC32.to_string()),
+        "PORTONE_API_SECRET" => Some("portone-secret-value".to_string()),
         "QUOTED" => Some("a\" \n[server]\nthreads = 0 # \"".to_string()),
         "PORT" => Some("9000".to_string()),
         "HOST" => Some("127.0.0.1".to_string()),
