@@ -161,8 +161,9 @@ impl Checker<'_> {
             Some(url) => self.sdk_url(url, &t),
             None => sdk.default_sdk_url().to_string(),
         };
-        let imp_code = self.imp_code(r.imp_code.as_ref(), sdk, &t);
-        let store_id = self.page_store(r.store_id.as_ref(), sdk, portone_store, &t);
+        // `""` is "not set", as the commented example writes the optional keys.
+        let imp_code = self.imp_code(set(&r.imp_code), sdk, &t);
+        let store_id = self.page_store(set(&r.store_id), sdk, portone_store, &t);
         let channel_key = r
             .channel_key
             .as_ref()
@@ -293,4 +294,9 @@ impl Checker<'_> {
         }
         texts
     }
+}
+
+/// The value, unless it is missing or `""`.
+fn set(v: &Option<S<String>>) -> Option<&S<String>> {
+    v.as_ref().filter(|v| !v.get_ref().trim().is_empty())
 }
