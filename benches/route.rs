@@ -23,6 +23,7 @@ fn route(name: &str, method: Method, path: &str) -> Route {
         name: name.into(),
         method,
         path: path.into(),
+        provider: verigate::provider::ProviderName::Iamport,
         imp_uid_from: ImpUidSource::Auto,
         imp_uid_field: "imp_uid".into(),
         policy: Arc::new(Policy {

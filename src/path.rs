@@ -324,6 +324,11 @@ impl Prefix {
         &self.path
     }
 
+    /// Whether ASCII case is ignored when matching.
+    pub fn case_insensitive(&self) -> bool {
+        self.case_insensitive
+    }
+
     /// Whether a [`normalise`]d path falls under this prefix.
     pub fn matches(&self, path: &str) -> bool {
         let p = self.path.as_bytes();

@@ -34,7 +34,7 @@ impl AgeBasis {
 }
 
 /// One named age policy from `[policies.NAME]`, validated.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct Policy {
     pub name: Arc<str>,
     pub min_age: i32,

@@ -59,7 +59,7 @@ impl OnFailure {
 }
 
 /// One `[[routes]]` entry: a request the gateway intercepts and verifies.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// Unique; labels logs and metrics.
     pub name: Arc<str>,
@@ -67,9 +67,12 @@ pub struct Route {
     pub method: http::Method,
     /// Exact path, starting with `/`, without query or fragment.
     pub path: String,
+    /// The API its ids are resolved with.
+    pub provider: ProviderName,
     /// Where the imp_uid is taken from.
     pub imp_uid_from: ImpUidSource,
-    /// The query or body field holding the imp_uid (non-empty).
+    /// The query or body field holding the id (non-empty; by default `imp_uid` on i'mport
+    /// routes, `identityVerificationId` on PortOne routes).
     pub imp_uid_field: String,
     /// The policy the person is judged against.
     pub policy: Arc<Policy>,
@@ -82,16 +85,15 @@ pub struct Route {
 }
 
 impl Route {
-    /// The API that resolves this route's ids. Routes do not name one yet: every route is
-    /// i'mport V1's.
+    /// The API that resolves this route's ids.
     pub fn provider(&self) -> ProviderName {
-        ProviderName::Iamport
+        self.provider
     }
 }
 
 /// One gated prefix: requests at or below it need a session, judged by `policy` on every
 /// request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
     /// Unique; labels logs.
     pub name: Arc<str>,
@@ -259,6 +261,7 @@ mod tests {
             name: name.into(),
             method,
             path: path.into(),
+            provider: ProviderName::Iamport,
             imp_uid_from: ImpUidSource::Body,
             imp_uid_field: "imp_uid".into(),
             policy: policy(),

@@ -13,6 +13,7 @@ use crate::admin::Admin;
 use crate::config::{Config, UpstreamSettings};
 use crate::metrics::Metrics;
 use crate::provider::iamport_v1::IamportV1;
+use crate::provider::portone_v2::PortOneV2;
 use crate::provider::{Provider, ProviderSet};
 use crate::proxy::Gateway;
 use crate::reload::Reloader;
@@ -49,6 +50,18 @@ fn upstreams(
     let lb = service.task();
     server.add_service(service);
     Ok(lb)
+}
+
+/// One client per configured API: `[iamport]` builds the V1 provider, `[portone]` the V2 one.
+pub fn providers(config: &Config, metrics: &Arc<Metrics>) -> Result<ProviderSet, StartError> {
+    let mut set: Vec<Arc<dyn Provider>> = Vec::new();
+    if let Some(settings) = &config.iamport {
+        set.push(Arc::new(IamportV1::new(settings, metrics.clone())?));
+    }
+    if let Some(settings) = &config.portone {
+        set.push(Arc::new(PortOneV2::new(settings, metrics.clone())?));
+    }
+    Ok(ProviderSet::new(set))
 }
 
 /// Follows pingora's lifecycle: drains keep-alive connections as soon as a graceful stop
@@ -227,6 +240,8 @@ pub enum StartError {
     #[error("the HTTP client for the i'mport API could not be built: {0}")]
     HttpClient(#[from] reqwest::Error),
     #[error(transparent)]
+    PortOne(#[from] crate::provider::portone_v2::SetupError),
+    #[error(transparent)]
     Runtime(#[from] crate::state::RuntimeError),
     #[error("the upstream addresses cannot be balanced: {0}")]
     Upstreams(std::io::Error),
@@ -301,8 +316,7 @@ pub fn build(
     server.bootstrap();
 
     let metrics = Arc::new(Metrics::new());
-    let v1: Arc<dyn Provider> = Arc::new(IamportV1::new(&config.iamport, metrics.clone())?);
-    let resolver = Arc::new(Resolver::new(ProviderSet::new([v1]), &config.cache));
+    let resolver = Arc::new(Resolver::new(providers(&config, &metrics)?, &config.cache));
     let listen = config.server.listen.clone();
     let tls = config.server.tls.clone();
     let admin_listen = config.server.admin_listen;

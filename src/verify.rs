@@ -301,6 +301,7 @@ mod tests {
             name: "popup".into(),
             method: http::Method::POST,
             path: "/certifications".into(),
+            provider: ProviderName::Iamport,
             imp_uid_from: ImpUidSource::Auto,
             imp_uid_field: "imp_uid".into(),
             policy: Arc::new(Policy {

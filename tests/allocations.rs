@@ -91,6 +91,7 @@ fn route(name: &str, method: http::Method, path: &str) -> Route {
         name: name.into(),
         method,
         path: path.into(),
+        provider: verigate::provider::ProviderName::Iamport,
         imp_uid_from: verigate::extract::ImpUidSource::Auto,
         imp_uid_field: "imp_uid".into(),
         policy: adult(),

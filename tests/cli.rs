@@ -37,6 +37,53 @@ fn the_example_config_passes_check_and_shows_its_routes() {
 }
 
 #[test]
+fn every_example_config_passes_check() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("examples/configs exists")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let names: Vec<_> = files
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str())
+        .collect();
+    for expected in ["both-providers.toml", "portone-v2.toml", "sessions.toml"] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    // Every variable the examples use, as an operator would set them.
+    let secrets = [
+        ("IMP_KEY", "imp_apikey"),
+        ("IMP_SECRET", "not-printed-imp-secret"),
+        ("IMP_CODE", "imp12345678"),
+        ("PORTONE_API_SECRET", "not-printed-portone-secret"),
+        ("PORTONE_STORE_ID", "store-4d3c2b1a"),
+        ("PORTONE_CHANNEL_KEY", "channel-key-1"),
+        (
+            "VERIGATE_SESSION_SECRET",
+            "bm90LXByaW50ZWQtc2Vzc2lvbi1zZWNyZXQtMzJieXQ=",
+        ),
+    ];
+    for file in &files {
+        let out = verigate(&["check", "-c", file.to_str().unwrap()], &secrets);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}:\n{stdout}{}",
+            file.display(),
+            text(&out.stderr)
+        );
+        assert!(stdout.contains(": ok\n"), "{stdout}");
+        for (name, value) in &secrets[..] {
+            if name.contains("SECRET") {
+                assert!(!stdout.contains(value), "{} prints {name}", file.display());
+            }
+        }
+    }
+}
+
+#[test]
 fn check_reports_every_problem_with_file_line_and_column_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");

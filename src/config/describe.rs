@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::types::{Config, OnFailure};
+use crate::session::Provider;
 
 impl Config {
     /// Warnings `verigate check` prints (e.g. signing is off).
@@ -45,12 +46,46 @@ impl Config {
                 ));
             }
         }
+        self.session_warnings(&mut warnings);
         for policy in &self.policies {
-            if !self.routes.iter().any(|r| Arc::ptr_eq(&r.policy, policy)) {
-                warnings.push(format!("policy `{}` is not used by any route", policy.name));
+            let by_route = self.routes.iter().any(|r| Arc::ptr_eq(&r.policy, policy));
+            let by_gate = self.gates.iter().any(|g| Arc::ptr_eq(&g.policy, policy));
+            if !by_route && !by_gate {
+                warnings.push(format!(
+                    "policy `{}` is not used by any route or gate",
+                    policy.name
+                ));
             }
         }
         warnings
+    }
+
+    fn session_warnings(&self, warnings: &mut Vec<String>) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        if !session.cookie.secure {
+            warnings.push(
+                "session.secure = false: the session cookie goes without Secure and the \
+                 `__Host-` prefix, so it travels over plain HTTP; only for development"
+                    .to_string(),
+            );
+        } else if session
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("http://"))
+        {
+            warnings.push(
+                "session.public_url is http:// but session.secure = true: browsers keep a \
+                 Secure cookie only from https:// pages"
+                    .to_string(),
+            );
+        }
+        if self.gates.is_empty() {
+            warnings.push(
+                "[session] is set but there is no [[gates]] table: no path is gated".to_string(),
+            );
+        }
     }
 
     /// The effective routes and policies, for `verigate check`.
@@ -63,6 +98,7 @@ impl Config {
         self.describe_headers(&mut out);
         self.describe_signing(&mut out);
         self.describe_routes(&mut out);
+        self.describe_session(&mut out);
         self.describe_policies(&mut out);
         out
     }
@@ -140,17 +176,30 @@ impl Config {
     }
 
     fn describe_providers(&self, out: &mut String) {
-        let i = &self.iamport;
-        let tier = i
-            .tier
-            .as_ref()
-            .map_or(String::new(), |t| format!(", tier {t}"));
-        let _ = writeln!(
-            out,
-            "i'mport   {} (budget {} ms{tier})",
-            i.base_url,
-            i.timeout.as_millis()
-        );
+        if let Some(i) = &self.iamport {
+            let tier = i
+                .tier
+                .as_ref()
+                .map_or(String::new(), |t| format!(", tier {t}"));
+            let _ = writeln!(
+                out,
+                "i'mport   {} (budget {} ms{tier})",
+                i.base_url,
+                i.timeout.as_millis()
+            );
+        }
+        if let Some(p) = &self.portone {
+            let store = p
+                .store_id
+                .as_ref()
+                .map_or(String::new(), |s| format!(", store {s}"));
+            let _ = writeln!(
+                out,
+                "PortOne   {} (budget {} ms{store})",
+                p.base_url,
+                p.timeout.as_millis()
+            );
+        }
     }
 
     fn describe_cache(&self, out: &mut String) {
@@ -212,7 +261,8 @@ impl Config {
         for r in &self.routes {
             let _ = writeln!(
                 out,
-                "  {}  {} {}  imp_uid from {} field {}  policy {}  on_deny {}  on_failure {}{}",
+                "  {}  {} {}  imp_uid from {} field {}  policy {}  on_deny {}  on_failure {}{}  \
+                 provider {}",
                 r.name,
                 r.method,
                 r.path,
@@ -221,7 +271,66 @@ impl Config {
                 r.policy.name,
                 r.on_deny.as_str(),
                 r.on_failure.as_str(),
-                if r.single_use { "  single_use" } else { "" }
+                if r.single_use { "  single_use" } else { "" },
+                r.provider
+            );
+        }
+    }
+
+    fn describe_session(&self, out: &mut String) {
+        let Some(s) = &self.session else {
+            return;
+        };
+        let c = &s.cookie;
+        let name = if c.secure {
+            format!("__Host-{}", c.name)
+        } else {
+            c.name.clone()
+        };
+        // Key ids are derived from the secrets and reveal nothing of them.
+        let ids = s
+            .sealer()
+            .map(|k| k.key_ids().collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        let fresh = s
+            .max_certification_age
+            .map_or("no limit".to_string(), |d| format!("{} s", d.as_secs()));
+        let _ = writeln!(
+            out,
+            "session   cookie {name} (SameSite={:?}, {}, ttl {} s), seal keys {ids} (the first seals), \
+             verifications up to {fresh} old, public url {}",
+            c.same_site,
+            if c.secure { "Secure" } else { "not Secure" },
+            c.ttl.as_secs(),
+            s.public_url.as_deref().unwrap_or("from the request")
+        );
+        let p = &s.page;
+        let merchant = match (p.imp_code.as_str(), p.store_id.as_str()) {
+            ("", "") => String::new(),
+            ("", store) => format!("store {store}"),
+            (code, _) => format!("imp_code {code}"),
+        };
+        let _ = writeln!(
+            out,
+            "page      /.verigate/verify: sdk {} ({}), {merchant}, title {}",
+            provider_name(p.provider),
+            p.sdk_src(),
+            p.title
+        );
+        out.push_str("gates:\n");
+        for g in &self.gates {
+            let _ = writeln!(
+                out,
+                "  {}  {}{}  policy {}  provider {}",
+                g.name,
+                g.prefix.as_str(),
+                if g.prefix.case_insensitive() {
+                    " (any case)"
+                } else {
+                    ""
+                },
+                g.policy.name,
+                provider_name(p.provider)
             );
         }
     }
@@ -244,5 +353,13 @@ impl Config {
                 fresh
             );
         }
+    }
+}
+
+/// The config name of the provider behind a page's SDK.
+fn provider_name(sdk: Provider) -> &'static str {
+    match sdk {
+        Provider::IamportV1 => "iamport",
+        Provider::PortOneV2 => "portone",
     }
 }

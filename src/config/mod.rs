@@ -26,6 +26,7 @@ mod describe;
 mod document;
 mod interpolate;
 mod raw;
+mod raw_session;
 mod structure;
 mod types;
 

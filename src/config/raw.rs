@@ -11,15 +11,17 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(super) use super::raw_session::{RawGate, RawPage, RawSession};
 use super::types::{OnDeny, OnFailure};
 use crate::extract::ImpUidSource;
 use crate::policy::AgeBasis;
+use crate::provider::ProviderName;
 use crate::signing::KeyAlg;
 
 pub(super) type S<T> = Spanned<T>;
 
 /// A defaulted value: no place in the file.
-fn dv<T>(value: T) -> S<T> {
+pub(super) fn dv<T>(value: T) -> S<T> {
     Spanned::new(0..0, value)
 }
 
@@ -28,7 +30,7 @@ pub(super) fn absent<T: Default>() -> S<T> {
     dv(T::default())
 }
 
-fn dstr(s: &str) -> S<String> {
+pub(super) fn dstr(s: &str) -> S<String> {
     dv(s.to_string())
 }
 
@@ -39,8 +41,11 @@ pub(super) struct RawConfig {
     pub(super) server: S<RawServer>,
     #[serde(default = "absent")]
     pub(super) upstream: S<RawUpstream>,
-    #[serde(default = "absent")]
-    pub(super) iamport: S<RawIamport>,
+    /// `None` with `portone` also `None` means `[iamport]` with its defaults.
+    #[serde(default)]
+    pub(super) iamport: Option<S<RawIamport>>,
+    #[serde(default)]
+    pub(super) portone: Option<S<RawPortone>>,
     #[serde(default = "absent")]
     pub(super) cache: S<RawCache>,
     #[serde(default = "absent")]
@@ -50,6 +55,10 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) policies: BTreeMap<S<String>, S<RawPolicy>>,
     pub(super) routes: S<Vec<S<RawRoute>>>,
+    #[serde(default)]
+    pub(super) session: Option<S<RawSession>>,
+    #[serde(default)]
+    pub(super) gates: Vec<S<RawGate>>,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +177,27 @@ impl Default for RawIamport {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub(super) struct RawPortone {
+    pub(super) base_url: S<String>,
+    /// `None` means the default `"${PORTONE_API_SECRET}"`, as for the i'mport credentials.
+    pub(super) api_secret: Option<S<String>>,
+    pub(super) store_id: S<String>,
+    pub(super) timeout_ms: S<u64>,
+}
+
+impl Default for RawPortone {
+    fn default() -> Self {
+        RawPortone {
+            base_url: dstr("https://api.portone.io"),
+            api_secret: None,
+            store_id: dstr(""),
+            timeout_ms: dv(3000),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub(super) struct RawCache {
     pub(super) capacity: S<u64>,
     pub(super) ttl_secs: u64,
@@ -219,7 +249,7 @@ pub(super) struct RawSigning {
 fn default_signature_ttl() -> S<u64> {
     dv(60)
 }
-fn default_true() -> bool {
+pub(super) fn default_true() -> bool {
     true
 }
 fn default_issuer() -> S<String> {
@@ -266,11 +296,15 @@ pub(super) struct RawRoute {
     pub(super) name: S<String>,
     pub(super) method: S<String>,
     pub(super) path: S<String>,
+    /// `None`: the only configured provider.
+    #[serde(default)]
+    pub(super) provider: Option<S<ProviderName>>,
     /// `None`: `query` for GET and HEAD (no body to read), `body` otherwise.
     #[serde(default)]
     pub(super) imp_uid_from: Option<ImpUidSource>,
-    #[serde(default = "default_imp_uid_field")]
-    pub(super) imp_uid_field: S<String>,
+    /// `None`: `imp_uid` on i'mport routes, `identityVerificationId` on PortOne routes.
+    #[serde(default)]
+    pub(super) imp_uid_field: Option<S<String>>,
     pub(super) policy: S<String>,
     #[serde(default = "default_on_deny")]
     pub(super) on_deny: OnDeny,
@@ -280,9 +314,6 @@ pub(super) struct RawRoute {
     pub(super) single_use: bool,
 }
 
-fn default_imp_uid_field() -> S<String> {
-    dstr("imp_uid")
-}
 fn default_on_deny() -> OnDeny {
     OnDeny::Forward
 }
@@ -298,6 +329,8 @@ pub(super) fn enum_values(key: &str) -> Option<&'static str> {
         "imp_uid_from" => "\"body\", \"query\", \"auto\"",
         "on_deny" => "\"forward\", \"reject\"",
         "on_failure" => "\"reject\", \"forward\"",
+        "provider" | "sdk" => "\"iamport\", \"portone\"",
+        "same_site" => "\"lax\", \"strict\"",
         _ => return None,
     })
 }

@@ -89,6 +89,8 @@ fn required_keys(path: &[Seg]) -> &'static [&'static str] {
         ["signing"] => &["active_key"],
         ["signing", "keys"] => &["id", "alg"],
         ["routes"] => &["name", "method", "path", "policy"],
+        ["session"] => &["secrets"],
+        ["gates"] => &["name", "prefix", "policy"],
         _ => &[],
     }
 }

@@ -12,19 +12,27 @@ use std::time::Duration;
 use crate::forwarded::TrustedProxies;
 use crate::identity::ForwardField;
 use crate::policy::Policy;
+use crate::provider::ProviderName;
 use crate::provider::iamport_v1::IamportSettings;
+use crate::provider::portone_v2::PortOneSettings;
 use crate::resolve::CacheSettings;
+use crate::route::Gate;
+use crate::session::SessionSettings;
 use crate::signing::{KeyMaterial, SigningSettings};
 
-/// The whole validated configuration.
-#[derive(Debug, Clone)]
+/// The whole validated configuration. Compared by value (`PartialEq`, which sees a changed
+/// secret although `Debug` redacts it) when a reload decides what it can apply.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `[server]`: where the gateway listens.
     pub server: ServerSettings,
     /// `[upstream]`: the app behind the gateway.
     pub upstream: UpstreamSettings,
-    /// `[iamport]`: the verification API.
-    pub iamport: IamportSettings,
+    /// `[iamport]`: the i'mport V1 API. Present when the file has the table, or when it has
+    /// neither provider table (then with its defaults).
+    pub iamport: Option<IamportSettings>,
+    /// `[portone]`: the PortOne V2 API, when the file has the table.
+    pub portone: Option<PortOneSettings>,
     /// `[cache]`: resolved verifications kept in memory.
     pub cache: CacheSettings,
     /// `[headers]`: what is added to forwarded requests.
@@ -35,6 +43,25 @@ pub struct Config {
     pub policies: Vec<Arc<Policy>>,
     /// Routes in file order; (method, path) pairs are unique.
     pub routes: Vec<Route>,
+    /// `[session]` with `[session.page]`; present whenever `gates` is not empty.
+    pub session: Option<SessionSettings>,
+    /// `[[gates]]` in file order: names unique, prefixes apart from each other, from every
+    /// route and from `/.verigate`.
+    pub gates: Vec<Gate>,
+}
+
+impl Config {
+    /// The providers the file configures, in config order (never empty).
+    pub fn providers(&self) -> Vec<ProviderName> {
+        let mut names = Vec::new();
+        if self.iamport.is_some() {
+            names.push(ProviderName::Iamport);
+        }
+        if self.portone.is_some() {
+            names.push(ProviderName::Portone);
+        }
+        names
+    }
 }
 
 /// `[server]`, validated.
@@ -111,7 +138,7 @@ pub struct HealthCheck {
 }
 
 /// `[headers]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HeaderSettings {
     /// Lower-case, e.g. `x-verified-`.
     pub prefix: String,

@@ -24,8 +24,9 @@ const MAX_TRIES: usize = 4;
 /// Longest configurable cookie name.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// The `SameSite` attribute of the session cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `SameSite` attribute of the session cookie (`session.same_site`: `"lax"` or `"strict"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SameSite {
     Lax,
     Strict,
@@ -87,7 +88,9 @@ pub struct SessionCookies {
     sealer: Sealer,
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` can be the base name of the cookies: 1 to [`MAX_NAME_LEN`] of
+/// `A-Z a-z 0-9 _ -`, not starting with `__` (the `__Host-` prefix is added when `secure`).
+pub fn valid_name(name: &str) -> bool {
     (1..=MAX_NAME_LEN).contains(&name.len())
         && !name.starts_with("__")
         && name

@@ -20,6 +20,7 @@ pub mod origin;
 pub mod page;
 pub mod redirect;
 pub mod refusal;
+pub mod settings;
 
 pub use claims::{Session, State};
 pub use cookie::{CookieSettings, Opened, SameSite, SessionCookies};
@@ -28,6 +29,7 @@ pub use gate::{GateDecision, GatedRequest};
 pub use origin::Origin;
 pub use page::{CspNonce, Page, PageInput, PageSettings, SdkUrl, WindowMode};
 pub use refusal::Refusal;
+pub use settings::SessionSettings;
 
 /// The paths verigate answers itself; never forwarded, never a redirect target.
 pub const RESERVED_PREFIX: &str = "/.verigate";

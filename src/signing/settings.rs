@@ -59,7 +59,7 @@ impl KeyAlg {
 }
 
 /// Where a signing key comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum KeyMaterial {
     /// Ed25519 PKCS#8 PEM file (`config::load` makes a relative path relative to the config file).
     PrivateKeyFile(PathBuf),
@@ -69,7 +69,7 @@ pub enum KeyMaterial {
 }
 
 /// One `[[signing.keys]]` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SigningKey {
     /// Unique; sent as RFC 9421 `keyid` and JWT `kid`.
     pub id: String,
@@ -80,7 +80,7 @@ pub struct SigningKey {
 }
 
 /// `[signing]`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SigningSettings {
     /// Names one of `keys`.
     pub active_key: String,

@@ -7,11 +7,13 @@
 //! judged; the stand-ins never escape because any problem fails the parse.
 
 mod cache;
+mod gates;
 mod headers;
 mod policies;
 mod providers;
 mod routes;
 mod server;
+mod sessions;
 mod signing;
 mod upstream;
 
@@ -22,7 +24,8 @@ use std::time::Duration;
 
 use super::Config;
 use super::document::{Problems, line_column};
-use super::raw::{RawConfig, S};
+use super::raw::{RawConfig, S, absent};
+use crate::provider::ProviderName;
 
 /// The state of pass 4: the problems found so far and what they need to be told apart.
 pub(super) struct Checker<'a> {
@@ -60,21 +63,38 @@ impl Checker<'_> {
     pub(super) fn config(&mut self, raw: RawConfig) -> Config {
         let server = self.server(raw.server);
         let upstream = self.upstream(raw.upstream);
-        let iamport = self.iamport(raw.iamport);
+        let (iamport, portone) = match (raw.iamport, raw.portone) {
+            // Neither table: i'mport with its defaults, as before [portone] existed.
+            (None, None) => (Some(self.iamport(absent())), None),
+            (i, p) => (i.map(|i| self.iamport(i)), p.map(|p| self.portone(p))),
+        };
+        let configured: Vec<ProviderName> = [
+            iamport.as_ref().map(|_| ProviderName::Iamport),
+            portone.as_ref().map(|_| ProviderName::Portone),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let cache = self.cache(raw.cache);
         let headers = self.headers(raw.headers);
         let signing = raw.signing.map(|s| self.signing(s));
         let policies = self.policies(raw.policies);
-        let routes = self.routes(raw.routes, &policies);
+        let routes = self.routes(raw.routes, &policies, &configured);
+        let store_id = portone.as_ref().and_then(|p| p.store_id.as_deref());
+        let session = raw.session.map(|s| self.session(s, &configured, store_id));
+        let gates = self.gates(raw.gates, session.is_some(), &policies, &routes);
         Config {
             server,
             upstream,
             iamport,
+            portone,
             cache,
             headers,
             signing,
             policies,
             routes,
+            session,
+            gates,
         }
     }
 
@@ -116,5 +136,71 @@ impl Checker<'_> {
             );
         }
         Duration::from_millis(*v.get_ref())
+    }
+
+    /// Text for the operator's eyes (a page text): non-empty, at most `max` characters, no
+    /// control characters. The value is never echoed.
+    fn text(&mut self, s: &S<String>, table: &Range<usize>, what: &str, max: usize) -> String {
+        let text = s.get_ref().trim();
+        if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
+            self.error(
+                &s.span(),
+                table,
+                format!("{what} must be 1 to {max} characters without control characters"),
+            );
+        }
+        text.to_string()
+    }
+}
+
+/// A name sent in a header, a query or a key id: 1–64 letters, digits, `.`, `_` or `-`.
+fn is_token(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// What is wrong with a URL that should be `http(s)://host[:port][/path]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UrlProblem {
+    NotUrl,
+    Credentials,
+    Query,
+    /// A path other than `/` (not a problem for an API's base URL).
+    Path,
+    NotHttp,
+}
+
+impl std::fmt::Display for UrlProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UrlProblem::NotUrl => "is not a URL",
+            UrlProblem::Credentials => "must not carry credentials",
+            UrlProblem::Query => "must not have a query string",
+            UrlProblem::Path => "must not have a path",
+            UrlProblem::NotHttp => "must be an http:// or https:// URL with a host",
+        })
+    }
+}
+
+/// The first problem of `url` (already without its trailing `/`), if any.
+fn url_problem(url: &str) -> Option<UrlProblem> {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return Some(UrlProblem::NotUrl);
+    };
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(auth)) if auth.as_str().contains('@') => {
+            Some(UrlProblem::Credentials)
+        }
+        (Some("http" | "https"), Some(auth)) if !auth.host().is_empty() => {
+            if uri.query().is_some() {
+                Some(UrlProblem::Query)
+            } else if !matches!(uri.path(), "" | "/") {
+                Some(UrlProblem::Path)
+            } else {
+                None
+            }
+        }
+        _ => Some(UrlProblem::NotHttp),
     }
 }

@@ -1,5 +1,5 @@
-//! [[routes]]: names, methods, paths (one route per method and path), policy references, where
-//! the imp_uid is read.
+//! [[routes]]: names, methods, paths (one route per method and path), the provider, policy
+//! references, where the id is read.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -10,6 +10,15 @@ use crate::config::raw::{RawRoute, S};
 use crate::config::types::Route;
 use crate::extract::ImpUidSource;
 use crate::policy::Policy;
+use crate::provider::ProviderName;
+
+/// The field a route reads its id from unless `imp_uid_field` says otherwise.
+fn default_id_field(provider: ProviderName) -> &'static str {
+    match provider {
+        ProviderName::Iamport => "imp_uid",
+        ProviderName::Portone => "identityVerificationId",
+    }
+}
 
 /// What earlier routes took: names, and (method, path) → (route name, offset of its path).
 #[derive(Default)]
@@ -23,6 +32,7 @@ impl Checker<'_> {
         &mut self,
         raw: S<Vec<S<RawRoute>>>,
         policies: &[Arc<Policy>],
+        configured: &[ProviderName],
     ) -> Vec<Route> {
         let all = raw.span();
         let raw = raw.into_inner();
@@ -35,7 +45,7 @@ impl Checker<'_> {
         }
         let mut taken = Taken::default();
         raw.into_iter()
-            .filter_map(|route| self.route(route, policies, &mut taken))
+            .filter_map(|route| self.route(route, policies, configured, &mut taken))
             .collect()
     }
 
@@ -44,6 +54,7 @@ impl Checker<'_> {
         &mut self,
         route: S<RawRoute>,
         policies: &[Arc<Policy>],
+        configured: &[ProviderName],
         taken: &mut Taken,
     ) -> Option<Route> {
         let t = route.span();
@@ -86,13 +97,26 @@ impl Checker<'_> {
                 taken.endpoints.insert(endpoint, (name.clone(), at));
             }
         }
-        if r.imp_uid_field.get_ref().trim().is_empty() {
-            self.error(
-                &r.imp_uid_field.span(),
-                &t,
-                format!("{} must not be empty", what("imp_uid_field")),
-            );
-        }
+        let provider = self.provider_for(
+            r.provider.as_ref(),
+            configured,
+            &t,
+            "provider",
+            &format!("in [[routes]] `{name}`"),
+        );
+        let imp_uid_field = match &r.imp_uid_field {
+            Some(field) => {
+                if field.get_ref().trim().is_empty() {
+                    self.error(
+                        &field.span(),
+                        &t,
+                        format!("{} must not be empty", what("imp_uid_field")),
+                    );
+                }
+                field.get_ref().trim().to_string()
+            }
+            None => default_id_field(provider).to_string(),
+        };
         let policy = self.policy_named(&r.policy, &t, policies, &what("policy"));
         let imp_uid_from = match r.imp_uid_from {
             Some(source) => source,
@@ -105,8 +129,9 @@ impl Checker<'_> {
             name: name.as_str().into(),
             method: method?,
             path,
+            provider,
             imp_uid_from,
-            imp_uid_field: r.imp_uid_field.get_ref().trim().to_string(),
+            imp_uid_field,
             policy: policy?,
             on_deny: r.on_deny,
             on_failure: r.on_failure,

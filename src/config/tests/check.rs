@@ -239,7 +239,7 @@ fn base_url_must_be_http_with_a_host_and_loses_its_trailing_slash() {
     let c = ok(&format!(
         "[iamport]\nbase_url = \"http://127.0.0.1:9000/\"\n{MINIMAL}"
     ));
-    assert_eq!(c.iamport.base_url, "http://127.0.0.1:9000");
+    assert_eq!(c.iamport.unwrap().base_url, "http://127.0.0.1:9000");
     for bad in [
         "api.iamport.kr",
         "ftp://api.iamport.kr",

@@ -3,7 +3,10 @@
 
 mod check;
 mod describe;
+mod gates;
 mod interpolate;
+mod providers;
+mod sessions;
 mod structure;
 
 use std::path::{Path, PathBuf};
@@ -134,6 +137,8 @@ fn env(name: &str) -> Option<String> {
         "IMP_KEY" => Some("imp_apikey".to_string()),
         "IMP_SECRET" => Some("super-secret-value".to_string()),
         "VERIGATE_HMAC_SECRET" => Some(HMAC32.to_string()),
+        "VERIGATE_SESSION_SECRET" => Some(HMAC32.to_string()),
+        "PORTONE_API_SECRET" => Some("portone-secret-value".to_string()),
         "QUOTED" => Some("a\" \n[server]\nthreads = 0 # \"".to_string()),
         "PORT" => Some("9000".to_string()),
         "HOST" => Some("127.0.0.1".to_string()),
@@ -181,9 +186,10 @@ fn full_example_parses_with_every_value_taken() {
     assert_eq!(tls.cert, PathBuf::from("certs/edge.pem"));
     assert_eq!(c.upstream.addrs.len(), 2);
     assert_eq!(c.upstream.health_check.as_ref().unwrap().path, "/");
-    assert_eq!(c.iamport.imp_key, "imp_apikey");
-    assert_eq!(c.iamport.imp_secret.expose(), "super-secret-value");
-    assert_eq!(c.iamport.tier.as_deref(), Some("abc"));
+    let iamport = c.iamport.as_ref().unwrap();
+    assert_eq!(iamport.imp_key, "imp_apikey");
+    assert_eq!(iamport.imp_secret.expose(), "super-secret-value");
+    assert_eq!(iamport.tier.as_deref(), Some("abc"));
     assert_eq!(
         c.headers.forward,
         vec![ForwardField::Gender, ForwardField::Phone]
@@ -274,7 +280,7 @@ fn minimal_file_gets_the_documented_defaults() {
     assert_eq!(u.connect_timeout, Duration::from_millis(2000));
     assert_eq!(u.read_timeout, Duration::from_millis(60000));
     assert!(u.health_check.is_none());
-    let i = &c.iamport;
+    let i = c.iamport.as_ref().unwrap();
     assert_eq!(i.base_url, "https://api.iamport.kr");
     assert_eq!(i.imp_key, "imp_apikey");
     assert_eq!(i.imp_secret.expose(), "super-secret-value");
