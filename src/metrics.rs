@@ -178,120 +178,137 @@ fn store_families() -> (IntCounterVec, HistogramVec) {
     (requests, seconds)
 }
 
+/// Registers `c` with `registry` and hands it back.
+fn reg<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    must(registry.register(Box::new(c.clone())));
+    c
+}
+
+/// The families of calls to the identity providers' APIs: provider-labelled, and the i'mport
+/// series kept for dashboards that read them.
+fn api_families(r: &Registry) -> (IntCounterVec, HistogramVec, IntCounterVec, HistogramVec) {
+    (
+        reg(
+            r,
+            counters(
+                "verigate_api_requests_total",
+                "Calls to an identity provider's API by provider, endpoint and HTTP status (or error)",
+                &["provider", "endpoint", "status"],
+            ),
+        ),
+        reg(
+            r,
+            histograms(
+                "verigate_api_request_seconds",
+                "Duration of calls to an identity provider's API",
+                API_BUCKETS.to_vec(),
+                &["provider", "endpoint"],
+            ),
+        ),
+        reg(
+            r,
+            counters(
+                "verigate_iamport_requests_total",
+                "Calls to the i'mport API by endpoint and HTTP status (or error)",
+                &["endpoint", "status"],
+            ),
+        ),
+        reg(
+            r,
+            histograms(
+                "verigate_iamport_request_seconds",
+                "Duration of calls to the i'mport API",
+                API_BUCKETS.to_vec(),
+                &["endpoint"],
+            ),
+        ),
+    )
+}
+
+/// A plain counter, registered.
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    reg(r, must(IntCounter::new(name, help)))
+}
+
+/// A labelled counter family, registered.
+fn counters_in(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    reg(r, counters(name, help, labels))
+}
+
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let requests = counters(
-            "verigate_requests_total",
-            "Requests by route and verdict (or outcome)",
-            &["route", "verdict"],
+        let r = Registry::new();
+        let (api_requests, api_seconds, iamport_requests, iamport_seconds) = api_families(&r);
+        let (store_requests, store_seconds) = store_families();
+        let reloads = counters_in(
+            &r,
+            "verigate_reloads_total",
+            "Configuration reloads (SIGHUP) by result: applied or refused",
+            &["result"],
         );
-        let api_requests = counters(
-            "verigate_api_requests_total",
-            "Calls to an identity provider's API by provider, endpoint and HTTP status (or error)",
-            &["provider", "endpoint", "status"],
-        );
-        let api_seconds = histograms(
-            "verigate_api_request_seconds",
-            "Duration of calls to an identity provider's API",
-            API_BUCKETS.to_vec(),
-            &["provider", "endpoint"],
-        );
-        let iamport_requests = counters(
-            "verigate_iamport_requests_total",
-            "Calls to the i'mport API by endpoint and HTTP status (or error)",
-            &["endpoint", "status"],
-        );
-        let iamport_seconds = histograms(
-            "verigate_iamport_request_seconds",
-            "Duration of calls to the i'mport API",
-            API_BUCKETS.to_vec(),
-            &["endpoint"],
-        );
-        let cache_hits = must(IntCounter::new(
-            "verigate_cache_hits_total",
-            "Verifications answered from the cache",
-        ));
-        let cache_misses = must(IntCounter::new(
-            "verigate_cache_misses_total",
-            "Verifications resolved through the API",
-        ));
-        let cache_entries = must(IntGauge::new(
-            "verigate_cache_entries",
-            "Verifications currently cached",
-        ));
-        let token_refreshes = must(IntCounter::new(
-            "verigate_token_refreshes_total",
-            "Access tokens obtained from the i'mport API",
-        ));
-        let upstream_errors = must(IntCounter::new(
-            "verigate_upstream_errors_total",
-            "Requests that failed to reach or be answered by the app",
-        ));
-        let responses = counters(
-            "verigate_responses_total",
-            "Answers by route and status class (1xx..5xx)",
-            &["route", "status"],
-        );
-        let request_seconds = histograms(
-            "verigate_request_duration_seconds",
-            "Duration of whole requests, from the request head to the end of the answer",
-            REQUEST_BUCKETS.to_vec(),
-            &["route"],
-        );
-        let breaker = must(IntGaugeVec::new(
+        let breaker_open = must(IntGaugeVec::new(
             Opts::new(
                 "verigate_breaker_open",
                 "1 while the circuit breaker in front of an identity provider's API is open",
             ),
             &["provider"],
         ));
-        let reloads = counters(
-            "verigate_reloads_total",
-            "Configuration reloads (SIGHUP) by result: applied or refused",
-            &["result"],
+        let request_seconds = histograms(
+            "verigate_request_duration_seconds",
+            "Duration of whole requests, from the request head to the end of the answer",
+            REQUEST_BUCKETS.to_vec(),
+            &["route"],
         );
-        let (store_requests, store_seconds) = store_families();
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(store_requests.clone()),
-            Box::new(store_seconds.clone()),
-            Box::new(responses.clone()),
-            Box::new(request_seconds.clone()),
-            Box::new(breaker.clone()),
-            Box::new(reloads.clone()),
-            Box::new(api_requests.clone()),
-            Box::new(api_seconds.clone()),
-            Box::new(iamport_requests.clone()),
-            Box::new(iamport_seconds.clone()),
-            Box::new(cache_hits.clone()),
-            Box::new(cache_misses.clone()),
-            Box::new(cache_entries.clone()),
-            Box::new(token_refreshes.clone()),
-            Box::new(upstream_errors.clone()),
-        ] {
-            must(registry.register(c));
-        }
+        let cache_entries = must(IntGauge::new(
+            "verigate_cache_entries",
+            "Verifications currently cached",
+        ));
         Metrics {
-            registry,
-            requests,
+            requests: counters_in(
+                &r,
+                "verigate_requests_total",
+                "Requests by route and verdict (or outcome)",
+                &["route", "verdict"],
+            ),
             api_requests,
             api_seconds,
             iamport_requests,
             iamport_seconds,
-            cache_hits,
-            cache_misses,
-            cache_entries,
-            token_refreshes,
-            upstream_errors,
-            responses,
-            request_seconds,
-            breaker_open: breaker,
+            cache_hits: counter(
+                &r,
+                "verigate_cache_hits_total",
+                "Verifications answered from the cache",
+            ),
+            cache_misses: counter(
+                &r,
+                "verigate_cache_misses_total",
+                "Verifications resolved through the API",
+            ),
+            cache_entries: reg(&r, cache_entries),
+            token_refreshes: counter(
+                &r,
+                "verigate_token_refreshes_total",
+                "Access tokens obtained from the i'mport API",
+            ),
+            upstream_errors: counter(
+                &r,
+                "verigate_upstream_errors_total",
+                "Requests that failed to reach or be answered by the app",
+            ),
+            responses: counters_in(
+                &r,
+                "verigate_responses_total",
+                "Answers by route and status class (1xx..5xx)",
+                &["route", "status"],
+            ),
+            request_seconds: reg(&r, request_seconds),
+            breaker_open: reg(&r, breaker_open),
             reloads_applied: reloads.with_label_values(&["applied"]),
             reloads_refused: reloads.with_label_values(&["refused"]),
-            store_requests,
-            store_seconds,
+            store_requests: reg(&r, store_requests),
+            store_seconds: reg(&r, store_seconds),
+            registry: r,
         }
     }
 

@@ -278,20 +278,8 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// Builds the pingora server with the gateway service on the configured listeners, and the
-/// admin service when `server.admin_listen` is set. Requests are logged to `access_log`.
-pub fn build(
-    config: Config,
-    lifecycle: Lifecycle,
-    access_log: Option<AccessLog>,
-    reload_from: Option<PathBuf>,
-) -> Result<Server, StartError> {
-    install_crypto_provider();
-    check_private_dirs(&config.server, true)?;
-    if !lifecycle.upgrade {
-        // An upgrade takes the bound sockets over from the running process instead.
-        check_binds(&config)?;
-    }
+/// pingora's server for `config`: threads, grace periods, pid file and upgrade socket, daemon.
+fn pingora_server(config: &Config, lifecycle: &Lifecycle) -> Server {
     let grace = config.server.grace_period.as_secs();
     let conf = ServerConf {
         threads: config.server.threads,
@@ -314,6 +302,24 @@ pub fn build(
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    server
+}
+
+/// Builds the pingora server with the gateway service on the configured listeners, and the
+/// admin service when `server.admin_listen` is set. Requests are logged to `access_log`.
+pub fn build(
+    config: Config,
+    lifecycle: Lifecycle,
+    access_log: Option<AccessLog>,
+    reload_from: Option<PathBuf>,
+) -> Result<Server, StartError> {
+    install_crypto_provider();
+    check_private_dirs(&config.server, true)?;
+    if !lifecycle.upgrade {
+        // An upgrade takes the bound sockets over from the running process instead.
+        check_binds(&config)?;
+    }
+    let mut server = pingora_server(&config, &lifecycle);
 
     let metrics = Arc::new(Metrics::new());
     let resolver = Arc::new(Resolver::new(providers(&config, &metrics)?, &config.cache));

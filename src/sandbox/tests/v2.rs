@@ -155,59 +155,36 @@ async fn every_error_status_answers_type_and_message() {
         ..SandboxIdentityVerification::default()
     });
     let good = auth();
-    let cases: [(&str, Option<&str>, u16, &str); 9] = [
+    const P: &str = "/identity-verifications/iv-store";
+    let p = |q: &str| format!("{P}{q}");
+    let cases: [(String, Option<&str>, u16, &str); 9] = [
+        (p(""), None, 401, TYPE_UNAUTHORIZED),
+        (p(""), Some("PortOne wrong"), 401, TYPE_UNAUTHORIZED),
+        (p(""), Some(TEST_PORTONE_SECRET), 401, TYPE_UNAUTHORIZED),
+        (p(""), Some("Bearer x"), 401, TYPE_UNAUTHORIZED),
         (
-            "/identity-verifications/iv-store",
-            None,
-            401,
-            TYPE_UNAUTHORIZED,
-        ),
-        (
-            "/identity-verifications/iv-store",
-            Some("PortOne wrong"),
-            401,
-            TYPE_UNAUTHORIZED,
-        ),
-        (
-            "/identity-verifications/iv-store",
-            Some(TEST_PORTONE_SECRET),
-            401,
-            TYPE_UNAUTHORIZED,
-        ),
-        (
-            "/identity-verifications/iv-store",
-            Some("Bearer x"),
-            401,
-            TYPE_UNAUTHORIZED,
-        ),
-        (
-            "/identity-verifications/iv-none",
+            "/identity-verifications/iv-none".into(),
             Some(&good),
             404,
             TYPE_NOT_FOUND,
         ),
         (
-            "/identity-verifications/%FF",
+            "/identity-verifications/%FF".into(),
             Some(&good),
             400,
             TYPE_INVALID_REQUEST,
         ),
+        (p("?storeId="), Some(&good), 400, TYPE_INVALID_REQUEST),
+        (p("?storeId=store-b"), Some(&good), 403, TYPE_FORBIDDEN),
         (
-            "/identity-verifications/iv-store?storeId=",
+            "/identity-verifications/a/b".into(),
             Some(&good),
-            400,
-            TYPE_INVALID_REQUEST,
+            404,
+            "NOT_FOUND",
         ),
-        (
-            "/identity-verifications/iv-store?storeId=store-b",
-            Some(&good),
-            403,
-            TYPE_FORBIDDEN,
-        ),
-        ("/identity-verifications/a/b", Some(&good), 404, "NOT_FOUND"),
     ];
     for (target, auth, status, kind) in cases {
-        let (code, body) = lookup(&client, &base, target, auth).await;
+        let (code, body) = lookup(&client, &base, &target, auth).await;
         assert_eq!(code, status, "{target} {auth:?}: {body}");
         assert_error(&body, kind);
     }
