@@ -21,6 +21,9 @@ fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-nanum)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The forward-auth tests run Debian's nginx (auth_request built in) and Caddy (forward_auth).
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -191,6 +191,11 @@ impl Router {
         &self.routes
     }
 
+    /// The gate named `name` (forward-auth's `?gate=`).
+    pub fn gate(&self, name: &str) -> Option<&Gate> {
+        self.gates.iter().find(|g| &*g.name == name)
+    }
+
     /// Whether any gate exists: only then must paths be normalised before [`Router::route`].
     pub fn has_gates(&self) -> bool {
         !self.gates.is_empty()

@@ -16,10 +16,26 @@ use crate::config::{Config, UpstreamSettings};
 use crate::forwarded::TrustedProxies;
 use crate::headers::HeaderNames;
 use crate::metrics::{Metrics, RouteCounters};
-use crate::resolve::{CacheKey, Resolver};
+use crate::resolve::Resolver;
 use crate::route::Router;
+use crate::seal::SealError;
+use crate::session::cookie::CookieError;
+use crate::session::{Origin, PageSettings, SessionCookies};
 use crate::signing::{Signer, SigningError};
+use crate::store::memory::MemoryUsedSet;
+use crate::store::{StoreError, UseKey, UsedSet};
 use crate::verify::Annotator;
+
+/// What `[session]` puts into service: the cookies (sealed by its secrets), the page, and the
+/// checks the callback makes.
+pub struct Sessions {
+    pub cookies: SessionCookies,
+    pub page: PageSettings,
+    /// A verification older than this cannot start a session.
+    pub max_certification_age: Option<Duration>,
+    /// `session.public_url`, when set.
+    pub public_url: Option<Origin>,
+}
 
 /// What a request needs from the configuration, swapped whole on reload.
 pub struct Runtime {
@@ -29,6 +45,8 @@ pub struct Runtime {
     counters: RouteCounters,
     /// Present when `[signing]` is configured.
     signer: Option<Signer>,
+    /// Present when `[session]` is configured.
+    sessions: Option<Sessions>,
 }
 
 /// Why a configuration cannot be put into service.
@@ -38,6 +56,12 @@ pub enum RuntimeError {
     HeaderName(#[from] http::header::InvalidHeaderName),
     #[error(transparent)]
     Signing(#[from] SigningError),
+    #[error("the session secrets do not make keys: {0}")]
+    SessionKeys(#[from] SealError),
+    #[error("the session cookie cannot be built: {0}")]
+    SessionCookie(#[from] CookieError),
+    #[error("session.public_url is not an origin")]
+    PublicUrl,
 }
 
 impl Runtime {
@@ -51,15 +75,21 @@ impl Runtime {
             .as_ref()
             .map(Signer::from_settings)
             .transpose()?;
-        // Gates are not configurable yet.
-        let router = Router::new(config.routes.clone(), Vec::new());
+        let sessions = config.session.as_ref().map(sessions).transpose()?;
+        let router = Router::new(config.routes.clone(), config.gates.clone());
         Ok(Runtime {
             config,
             names,
             router,
             counters,
             signer,
+            sessions,
         })
+    }
+
+    /// The session machinery, when `[session]` is configured.
+    pub fn sessions(&self) -> Option<&Sessions> {
+        self.sessions.as_ref()
     }
 
     /// Where requests go under this configuration.
@@ -88,6 +118,21 @@ impl Runtime {
     }
 }
 
+/// Builds the cookies and the page of `[session]`.
+fn sessions(s: &crate::session::SessionSettings) -> Result<Sessions, RuntimeError> {
+    let public_url = s
+        .public_url
+        .as_deref()
+        .map(|u| Origin::parse_public_url(u).map_err(|_| RuntimeError::PublicUrl))
+        .transpose()?;
+    Ok(Sessions {
+        cookies: SessionCookies::new(&s.cookie, s.sealer()?)?,
+        page: s.page.clone(),
+        max_certification_age: s.max_certification_age,
+        public_url,
+    })
+}
+
 /// The app's addresses, balanced round-robin over the healthy ones.
 pub type Upstreams = pingora::lb::LoadBalancer<pingora::lb::selection::RoundRobin>;
 
@@ -102,9 +147,9 @@ pub struct GatewayState {
     upstream: UpstreamSettings,
     /// Fixed at start, like the rest of `[server]`.
     trusted_proxies: TrustedProxies,
-    /// imp_uids that passed a `single_use` route, each kept for its freshness window.
-    /// Keyed by provider and id, as the cache is: two providers' ids never collide.
-    used: moka::future::Cache<CacheKey, Duration>,
+    /// Ids that passed a `single_use` route or started a session, each kept for its freshness
+    /// window. Keyed by provider and id: two providers' ids never collide.
+    used: Arc<dyn UsedSet>,
     /// Set once a graceful stop or upgrade has begun: every answer then closes its connection,
     /// so clients move to the new process before pingora drops idle keep-alive connections.
     draining: AtomicBool,
@@ -133,21 +178,21 @@ impl GatewayState {
             trusted_proxies,
             draining: AtomicBool::new(false),
             in_flight: Arc::default(),
-            used: moka::future::Cache::builder()
-                .max_capacity(USED_CAPACITY)
-                .expire_after(RememberFor)
-                .build(),
+            used: Arc::new(MemoryUsedSet::default()),
         }
     }
 
-    /// Marks `key` as used by a single-use route for `remember`; `false` when it already was.
-    /// Atomic: of concurrent requests for one key, exactly one gets `true`.
-    pub async fn first_use(&self, key: CacheKey, remember: Duration) -> bool {
-        self.used
-            .entry(key)
-            .or_insert_with(async { remember })
-            .await
-            .is_fresh()
+    /// The same state marking single uses in `used` (a fleet's store) instead of in process.
+    pub fn with_used_set(mut self, used: Arc<dyn UsedSet>) -> Self {
+        self.used = used;
+        self
+    }
+
+    /// Marks `key` as used for `remember`; `Ok(false)` when it already was. Atomic: of
+    /// concurrent requests for one key, exactly one gets `true`. An error: first use cannot be
+    /// proven (503).
+    pub async fn first_use(&self, key: &UseKey, remember: Duration) -> Result<bool, StoreError> {
+        self.used.first_use(key, remember).await
     }
 
     /// Whether a graceful stop or upgrade has begun.
@@ -215,23 +260,5 @@ pub struct InFlight(Arc<AtomicUsize>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Single-use imp_uids remembered at most (a verification costs a real person a phone
-/// check, so this bound is far above any real traffic of fresh verifications).
-const USED_CAPACITY: u64 = 1_000_000;
-
-/// Each used imp_uid expires after the window it was stored with.
-struct RememberFor;
-
-impl moka::Expiry<CacheKey, Duration> for RememberFor {
-    fn expire_after_create(
-        &self,
-        _key: &CacheKey,
-        value: &Duration,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(*value)
     }
 }

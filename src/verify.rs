@@ -20,7 +20,7 @@ use crate::headers::{self, Annotation, HeaderList, HeaderNames};
 use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::metrics::RequestOutcome;
-use crate::policy::{FailureReason, Judgement, Verdict};
+use crate::policy::{FailureReason, Judgement, Policy, Verdict};
 use crate::resolve::{CacheKey, Resolved};
 use crate::route::{OnDeny, OnFailure, Route};
 use crate::signing::{AssertionClaims, SignInput, Signer};
@@ -176,13 +176,24 @@ pub fn annotate(
     req: &Request<'_>,
     now: Timestamp,
 ) -> HeaderList {
+    annotate_for(with, &route.policy, judged, req, now)
+}
+
+/// As [`annotate`], judged by `policy` (a gate's, for a request with a session).
+pub fn annotate_for(
+    with: Annotator<'_>,
+    policy: &Policy,
+    judged: &Judged,
+    req: &Request<'_>,
+    now: Timestamp,
+) -> HeaderList {
     let mut added = headers::annotate(
         with.names,
         &Annotation {
             judgement: judged.judgement,
             imp_uid: judged.id.as_ref(),
             identity: judged.identity.as_deref(),
-            policy: &route.policy,
+            policy,
         },
     );
     if !req.body.is_empty() {
@@ -192,17 +203,33 @@ pub fn annotate(
         ));
     }
     if let Some(signer) = with.signer {
-        let signed = sign(signer, with.names, route, judged, req, &added, now);
+        let signed = sign(signer, with.names, policy, judged, req, &added, now);
         added.extend(signed);
     }
     added
+}
+
+/// The JWT assertion alone (forward-auth: verigate never sees the upstream request, so there
+/// is no RFC 9421 signature), when `[signing] jwt` is on.
+pub fn assertion(
+    with: Annotator<'_>,
+    policy: &Policy,
+    judged: &Judged,
+    req: &Request<'_>,
+    covered: &HeaderList,
+    now: Timestamp,
+) -> Option<(HeaderName, http::HeaderValue)> {
+    let signer = with.signer?;
+    sign(signer, with.names, policy, judged, req, covered, now)
+        .into_iter()
+        .find(|(name, _)| *name == with.names.assertion)
 }
 
 /// The signature headers for a request about to be forwarded with `covered`.
 fn sign(
     signer: &Signer,
     names: &HeaderNames,
-    route: &Route,
+    policy: &Policy,
     judged: &Judged,
     req: &Request<'_>,
     covered: &HeaderList,
@@ -220,7 +247,7 @@ fn sign(
         age: judged.judgement.age,
         verdict: judged.verdict().as_str(),
         reason: judged.verdict().reason(),
-        policy: &route.policy.name,
+        policy: &policy.name,
         certified_at: identity.and_then(|i| i.certified_at).map(|t| t.as_second()),
         gender: identity
             .filter(|_| forwarded(ForwardField::Gender))

@@ -314,6 +314,14 @@ fn stand_in_env(ed25519_pem: &Path) -> Vec<(&'static str, String)> {
     [
         ("IMP_KEY", "imp_apikey"),
         ("IMP_SECRET", "stand-in-imp-secret"),
+        ("IMP_CODE", "imp12345678"),
+        ("PORTONE_API_SECRET", "stand-in-portone-secret"),
+        ("PORTONE_STORE_ID", "store-4d3c2b1a"),
+        ("PORTONE_CHANNEL_KEY", "channel-key-1"),
+        (
+            "VERIGATE_SESSION_SECRET",
+            "bm90LXByaW50ZWQtc2Vzc2lvbi1zZWNyZXQtMzJieXQ=",
+        ),
         ("VERIGATE_TEST_LISTEN", "127.0.0.1:18080"),
         ("VERIGATE_TEST_ADMIN_LISTEN", "127.0.0.1:18081"),
         ("VERIGATE_TEST_APP", "127.0.0.1:18082"),

@@ -26,6 +26,8 @@ pub struct RequestCtx {
     pub(super) started: Instant,
     /// Headers to add upstream (identity, digest, signatures); set only by a callback route.
     pub(super) added: Option<HeaderList>,
+    /// A `Set-Cookie` for the app's answer: a session re-sealed under the current key.
+    pub(super) set_cookie: Option<String>,
     pub(super) connect_attempts: usize,
     /// The index of the callback route, for its counters and the access log.
     pub(super) route: Option<usize>,
@@ -51,6 +53,7 @@ impl RequestCtx {
             now: Timestamp::now(),
             started: Instant::now(),
             added: None,
+            set_cookie: None,
             connect_attempts: 0,
             route: None,
             outcome: None,

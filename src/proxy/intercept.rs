@@ -16,6 +16,7 @@ use crate::imp_uid::ImpUid;
 use crate::resolve::{CacheStatus, Resolved};
 use crate::route::Route;
 use crate::state::{GatewayState, Runtime};
+use crate::store::UseKey;
 use crate::verify::{self, Plan, Request};
 
 /// Runs `route`: the headers to forward with, or why the request is not forwarded.
@@ -40,10 +41,13 @@ pub(super) async fn run(
         }
     };
     ctx.verdict = Some(judged.verdict());
-    if let Some(mark) = verify::consumes(route, &judged)
-        && !state.first_use(mark.key, mark.remember).await
-    {
-        return Err(GatewayError::AlreadyUsed.into());
+    if let Some(mark) = verify::consumes(route, &judged) {
+        let key = UseKey::new(mark.key.0, mark.key.1);
+        match state.first_use(&key, mark.remember).await {
+            Ok(true) => {}
+            Ok(false) => return Err(GatewayError::AlreadyUsed.into()),
+            Err(_) => return Err(GatewayError::VerificationUnavailable.into()),
+        }
     }
     verify::gate(route, judged.verdict())?;
     Ok(verify::annotate(

@@ -24,9 +24,12 @@ use crate::state::{GatewayState, Runtime};
 use crate::verify;
 
 mod body;
+mod callback;
 mod ctx;
 mod endpoints;
+mod gated;
 mod intercept;
+mod reply;
 mod respond;
 mod upstream;
 
@@ -131,6 +134,12 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         let rt = self.begin(session, ctx)?;
+        // With gates, the normalised path is what is matched and what the app receives.
+        if rt.router().has_gates()
+            && let Err(e) = gated::normalise(session.req_header_mut())
+        {
+            return respond::refuse(session, ctx, e, Some(RequestOutcome::Invalid)).await;
+        }
         let req = session.req_header();
         match rt.router().route(&req.method, req.uri.path()) {
             Matched::Pass => {
@@ -141,8 +150,10 @@ impl ProxyHttp for Gateway {
                 ctx.route = Some(index);
                 self.callback(session, ctx, &rt, route).await
             }
-            Matched::Gated(gate) => endpoints::gated(session, ctx, gate).await,
-            Matched::Endpoint(endpoint) => endpoints::serve(session, ctx, endpoint).await,
+            Matched::Gated(gate) => gated::serve(session, ctx, &rt, gate).await,
+            Matched::Endpoint(endpoint) => {
+                endpoints::serve(&self.state, session, ctx, &rt, endpoint).await
+            }
         }
     }
 
@@ -160,6 +171,10 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
+        // verigate's cookies never reach the app.
+        if let Some(sessions) = ctx.runtime.as_ref().and_then(|rt| rt.sessions()) {
+            gated::strip_cookies(upstream_request, &sessions.cookies);
+        }
         let Some(added) = &ctx.added else {
             return Ok(());
         };
@@ -168,6 +183,18 @@ impl ProxyHttp for Gateway {
         upstream_request.remove_header(&http::header::EXPECT);
         for (name, value) in added {
             upstream_request.insert_header(name.clone(), value.clone())?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut pingora::http::ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        if let Some(cookie) = ctx.set_cookie.take() {
+            upstream_response.append_header(http::header::SET_COOKIE, cookie)?;
         }
         Ok(())
     }

@@ -134,6 +134,10 @@ pub struct Cfg {
     pub signing: Option<Signing>,
     pub policies: BTreeMap<String, Policy>,
     pub routes: Vec<Route>,
+    /// Sections the builder has no type for yet (`[session]`, `[[gates]]`, …), appended as
+    /// written after the typed ones.
+    #[serde(skip)]
+    pub tail: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -283,7 +287,14 @@ impl Cfg {
             signing: None,
             policies: standard_policies(),
             routes: standard_routes(),
+            tail: String::new(),
         }
+    }
+
+    /// Appends `text` (whole TOML tables) after the typed sections.
+    pub fn tail(mut self, text: &str) -> Cfg {
+        self.tail.push_str(text);
+        self
     }
 
     /// The whole budget for resolving one imp_uid (`iamport.timeout_ms`).
@@ -414,6 +425,7 @@ impl Cfg {
 
     /// The configuration file's text.
     pub fn render(&self) -> String {
-        toml::to_string(self).expect("the configuration renders as TOML")
+        let typed = toml::to_string(self).expect("the configuration renders as TOML");
+        format!("{typed}\n{}", self.tail)
     }
 }

@@ -18,6 +18,7 @@
 mod cfg;
 mod client;
 mod load;
+pub mod sessions;
 mod stack;
 pub mod webdriver;
 

@@ -1,0 +1,182 @@
+//! Requests under a gate, and what every request goes through when gates exist: the path
+//! normalised (matched and forwarded so), verigate's cookies kept from the app.
+//!
+//! A gated request opens the session cookie and asks [`gate::decide`]: forwarded with the
+//! identity headers (and `content-digest` and the signatures, as a callback route is), or
+//! refused (403 for a person the policy refuses, 302 to the verification page for a browser
+//! without a session, 401 `verification_required` otherwise).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+
+use super::body;
+use super::ctx::RequestCtx;
+use super::reply::{self, Reply};
+use super::respond::Refusal as Broken;
+use crate::error::GatewayError;
+use crate::metrics::RequestOutcome;
+use crate::path;
+use crate::route::Gate;
+use crate::session::gate::{self, GateDecision, GatedRequest};
+use crate::session::{Opened, SessionCookies};
+use crate::state::{Runtime, Sessions};
+use crate::verify::{self, Judged, Request};
+
+/// Normalises the request's path in place (README, "Verification sessions"): the normalised
+/// path is what is matched and what the app receives.
+pub(super) fn normalise(req: &mut RequestHeader) -> Result<(), GatewayError> {
+    let normal = match path::normalise(req.uri.path()) {
+        Ok(Cow::Borrowed(_)) => return Ok(()),
+        Ok(Cow::Owned(p)) => p,
+        Err(_) => return Err(GatewayError::InvalidPath),
+    };
+    let target = match req.uri.query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal,
+    };
+    let mut parts = req.uri.clone().into_parts();
+    parts.path_and_query = Some(target.parse().map_err(|_| GatewayError::InvalidPath)?);
+    let uri = http::Uri::from_parts(parts).map_err(|_| GatewayError::InvalidPath)?;
+    req.set_uri(uri);
+    Ok(())
+}
+
+/// The request's `Cookie` headers, as text.
+pub(super) fn cookie_headers(req: &RequestHeader) -> impl Iterator<Item = &str> {
+    req.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+}
+
+/// Removes verigate's cookies from the `Cookie` headers the app receives; every other cookie
+/// is kept byte for byte. Nothing is copied when none of ours is there.
+pub(super) fn strip_cookies(req: &mut RequestHeader, cookies: &SessionCookies) {
+    let mut changed = false;
+    let mut kept: Vec<HeaderValue> = Vec::new();
+    for value in req.headers.get_all(http::header::COOKIE) {
+        match value.to_str().ok().map(|v| cookies.strip(v)) {
+            Some(Some(Cow::Borrowed(_))) | None => kept.push(value.clone()),
+            Some(Some(Cow::Owned(rest))) => {
+                changed = true;
+                if let Ok(v) = HeaderValue::from_str(&rest) {
+                    kept.push(v);
+                }
+            }
+            Some(None) => changed = true,
+        }
+    }
+    if !changed {
+        return;
+    }
+    while req.remove_header(&http::header::COOKIE).is_some() {}
+    for v in kept {
+        let _ = req.append_header(http::header::COOKIE, v);
+    }
+}
+
+/// Answers or forwards a request under `gate`; `Ok(true)`: the request is finished.
+pub(super) async fn serve(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    rt: &Runtime,
+    gate: &Gate,
+) -> pingora::Result<bool> {
+    let Some(sessions) = rt.sessions() else {
+        // A gate without [session] is refused by the config check; never forward one.
+        let refusal = crate::session::Refusal::new(GatewayError::NotFound);
+        return reply::refuse(session, ctx, &refusal, RequestOutcome::Invalid, &[]).await;
+    };
+    let req = session.req_header();
+    let opened = sessions.cookies.session_from(cookie_headers(req), ctx.now);
+    let asked = GatedRequest {
+        method: req.method.as_str(),
+        accept: req
+            .headers
+            .get(http::header::ACCEPT)
+            .map(HeaderValue::as_bytes),
+        path: req.uri.path(),
+        query: req.uri.query(),
+    };
+    let decision = gate::decide(
+        opened.as_ref().map(|o| &o.session),
+        &gate.policy,
+        &asked,
+        ctx.now,
+    );
+    match decision {
+        GateDecision::Pass(judgement) => {
+            let Some(opened) = opened else {
+                return Ok(false);
+            };
+            let judged = Judged {
+                judgement,
+                id: Some(opened.session.identity.imp_uid.clone()),
+                identity: Some(Arc::new(opened.session.identity.clone())),
+            };
+            ctx.verdict = Some(judgement.verdict);
+            pass(session, ctx, rt, sessions, gate, &opened, &judged).await
+        }
+        GateDecision::Deny(judgement) => {
+            ctx.verdict = Some(judgement.verdict);
+            let refusal = crate::session::Refusal::new(GatewayError::AgeRequirementNotMet);
+            reply::refuse(session, ctx, &refusal, RequestOutcome::Deny, &[]).await
+        }
+        GateDecision::Verify { location } => {
+            ctx.outcome = Some(RequestOutcome::Unverified);
+            ctx.error = Some(GatewayError::VerificationRequired.code());
+            reply::send(session, ctx, Reply::redirect(302, &location)).await
+        }
+        GateDecision::Unauthorized(refusal) => {
+            reply::refuse(session, ctx, &refusal, RequestOutcome::Unverified, &[]).await
+        }
+    }
+}
+
+/// Forwards a passed request with the identity headers; re-seals a cookie an older key opened.
+async fn pass(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    rt: &Runtime,
+    sessions: &Sessions,
+    gate: &Gate,
+    opened: &Opened,
+    judged: &Judged,
+) -> pingora::Result<bool> {
+    let body = match body::read(session, rt.config.server.max_body_bytes).await {
+        Ok(body) => body,
+        Err(Broken::Broken(e)) => return Err(e),
+        Err(Broken::Answer(e)) => {
+            let refusal = crate::session::Refusal::new(e);
+            return reply::refuse(session, ctx, &refusal, RequestOutcome::Invalid, &[]).await;
+        }
+    };
+    let req = session.req_header();
+    let asked = Request {
+        method: req.method.as_str(),
+        path: req.uri.path(),
+        query: req.uri.query(),
+        content_type: req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(HeaderValue::as_bytes),
+        body: &body,
+    };
+    let with = rt.annotator();
+    ctx.added = Some(verify::annotate_for(
+        with,
+        &gate.policy,
+        judged,
+        &asked,
+        ctx.now,
+    ));
+    ctx.outcome = Some(RequestOutcome::Allow);
+    if opened.reseal {
+        ctx.set_cookie = sessions.cookies.issue(&opened.session, ctx.now).ok();
+    }
+    Ok(false)
+}
