@@ -5,7 +5,7 @@
 //! matched by exact method and exact path (a `GET` route also takes `HEAD`), in file order, with
 //! no allocation: a handful of routes is faster to scan than to hash. Everything under
 //! `/.verigate/` is the gateway's own and never forwarded (an unknown one is 404); gates match
-//! prefixes on segment boundaries of the normalised path (README, "Verification sessions").
+//! prefixes on segment boundaries of the normalised path (see [`crate::path`]).
 //! Pure: no clock, no socket, no global.
 
 use std::sync::Arc;

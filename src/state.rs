@@ -19,6 +19,7 @@ use crate::metrics::{Metrics, RouteCounters};
 use crate::resolve::{CacheKey, Resolver};
 use crate::route::Router;
 use crate::signing::{Signer, SigningError};
+use crate::verify::Annotator;
 
 /// What a request needs from the configuration, swapped whole on reload.
 pub struct Runtime {
@@ -71,9 +72,12 @@ impl Runtime {
         &self.counters
     }
 
-    /// The signer of forwarded requests, when `[signing]` is configured.
-    pub fn signer(&self) -> Option<&Signer> {
-        self.signer.as_ref()
+    /// What annotating a forwarded request needs: the header names and the signer.
+    pub fn annotator(&self) -> Annotator<'_> {
+        Annotator {
+            names: &self.names,
+            signer: self.signer.as_ref(),
+        }
     }
 
     /// The published keys: every Ed25519 verification key of the configuration.
