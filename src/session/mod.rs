@@ -6,7 +6,8 @@
 //! edge proxy, [`forward_auth`] answers the same question. [`redirect`] keeps the page's `rd` a
 //! local path, so the round trip can never be turned into an open redirect; [`origin`] builds
 //! the absolute URLs from checked parts only; [`refusal`] is what a refused visitor sees, in
-//! Korean. Nothing here reads a clock, a socket or a global: "now" (and any randomness) is an
+//! Korean; `settings.rs` holds what the config makes of `[session]`, `[session.page]` and
+//! `[[gates]]`. Nothing here reads a clock, a socket or a global: "now" (and any randomness) is an
 //! argument, and the I/O (the proxy phases) lives elsewhere.
 
 use serde::{Deserialize, Serialize};
