@@ -314,12 +314,27 @@ fn stand_in_env(ed25519_pem: &Path) -> Vec<(&'static str, String)> {
     [
         ("IMP_KEY", "imp_apikey"),
         ("IMP_SECRET", "stand-in-imp-secret"),
+        ("IMP_CODE", "imp00000000"),
+        ("PORTONE_API_SECRET", "stand-in-portone-api-secret"),
+        (
+            "PORTONE_STORE_ID",
+            "store-00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            "PORTONE_CHANNEL_KEY",
+            "channel-key-00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            "VERIGATE_SESSION_SECRET",
+            "c3RhbmQtaW4tc2Vzc2lvbi1zZWNyZXQtb2YtMzItYnk=",
+        ),
         ("VERIGATE_TEST_LISTEN", "127.0.0.1:18080"),
         ("VERIGATE_TEST_ADMIN_LISTEN", "127.0.0.1:18081"),
         ("VERIGATE_TEST_APP", "127.0.0.1:18082"),
         ("VERIGATE_TEST_SANDBOX_URL", "http://127.0.0.1:18083"),
         ("VERIGATE_TEST_IMP_KEY", "imp_apikey"),
         ("VERIGATE_TEST_IMP_SECRET", "stand-in-imp-secret"),
+        ("VERIGATE_TEST_PORTONE_SECRET", "stand-in-portone-secret"),
         ("VERIGATE_TEST_ACTIVE_KEY", "edge-1"),
         ("VERIGATE_TEST_ED25519_PEM", pem.as_str()),
         (
