@@ -128,7 +128,8 @@ fn demo_once_walks_through_every_flow_and_exits_0() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("demo: every step behaved"));
-    assert_eq!(stdout.matches('✓').count(), 6, "{stdout}");
+    // One check per flow: adult, minor (forward and reject), PortOne V2, forged, unknown, outage.
+    assert_eq!(stdout.matches('✓').count(), 7, "{stdout}");
     assert!(!stdout.contains('✗'));
 }
 
