@@ -47,6 +47,7 @@ fn typical_headers() -> Vec<(HeaderName, HeaderValue)> {
 fn claims() -> AssertionClaims<'static> {
     AssertionClaims {
         imp_uid: Some("imp_123456789012"),
+        provider: "iamport",
         name: Some("홍길동"),
         birthdate: Some(jiff::civil::date(2000, 1, 1)),
         age: Some(26),

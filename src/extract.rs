@@ -13,6 +13,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::imp_uid::{ImpUid, ImpUidError};
+use crate::provider::ProviderName;
+use crate::verification_id::VerificationId;
 
 /// Where a route looks for the imp_uid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -112,8 +114,17 @@ fn single_form_value<'a>(
 
 /// The imp_uid in a query string (without the `?`), if the parameter is present.
 pub fn from_query(query: &str, field: &str) -> Result<Option<ImpUid>, ExtractError> {
+    from_query_for(ProviderName::Iamport, query, field)
+}
+
+/// The id of `provider` (validated by its rules) in a query string, if the parameter is present.
+pub fn from_query_for(
+    provider: ProviderName,
+    query: &str,
+    field: &str,
+) -> Result<Option<VerificationId>, ExtractError> {
     single_form_value(query.as_bytes(), field)?
-        .map(|v| ImpUid::parse(&v).map_err(ExtractError::from))
+        .map(|v| provider.parse_id(&v).map_err(ExtractError::from))
         .transpose()
 }
 
@@ -131,6 +142,17 @@ pub fn from_body(
     body: &[u8],
     field: &str,
 ) -> Result<Option<ImpUid>, ExtractError> {
+    from_body_for(ProviderName::Iamport, content_type, body, field)
+}
+
+/// The id of `provider` (validated by its rules) in a body of the given content type, if the
+/// field is present.
+pub fn from_body_for(
+    provider: ProviderName,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    field: &str,
+) -> Result<Option<VerificationId>, ExtractError> {
     if body.is_empty() {
         return Ok(None);
     }
@@ -149,7 +171,7 @@ pub fn from_body(
         },
     };
     value
-        .map(|v| ImpUid::parse(&v).map_err(ExtractError::from))
+        .map(|v| provider.parse_id(&v).map_err(ExtractError::from))
         .transpose()
 }
 
@@ -161,12 +183,33 @@ pub fn extract(
     content_type: Option<&[u8]>,
     body: &[u8],
 ) -> Result<ImpUid, ExtractError> {
+    extract_for(
+        ProviderName::Iamport,
+        source,
+        field,
+        query,
+        content_type,
+        body,
+    )
+}
+
+/// Takes the id of `provider` as `source` says, validated by that provider's rules (an
+/// `imp_uid` up to 64 characters, a V2 `identityVerificationId` up to 128) before anything
+/// else can see it. `query` is the raw query string without `?`.
+pub fn extract_for(
+    provider: ProviderName,
+    source: ImpUidSource,
+    field: &str,
+    query: &str,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> Result<VerificationId, ExtractError> {
     let found = match source {
-        ImpUidSource::Query => from_query(query, field)?,
-        ImpUidSource::Body => from_body(content_type, body, field)?,
-        ImpUidSource::Auto => match from_query(query, field)? {
+        ImpUidSource::Query => from_query_for(provider, query, field)?,
+        ImpUidSource::Body => from_body_for(provider, content_type, body, field)?,
+        ImpUidSource::Auto => match from_query_for(provider, query, field)? {
             Some(uid) => Some(uid),
-            None => from_body(content_type, body, field)?,
+            None => from_body_for(provider, content_type, body, field)?,
         },
     };
     found.ok_or(ExtractError::Missing)

@@ -13,6 +13,7 @@ use crate::identity::ForwardField;
 use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::policy::{Judgement, Policy};
+use crate::provider::ProviderName;
 
 /// Every byte outside `A-Za-z0-9-._~` is encoded (RFC 3986 unreserved stays).
 const NON_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -63,6 +64,8 @@ pub struct HeaderNames {
     pub verdict: HeaderName,
     pub reason: HeaderName,
     pub imp_uid: HeaderName,
+    /// `x-verified-identity-verification-id`: the id on PortOne V2 routes, in `imp-uid`'s place.
+    pub identity_verification_id: HeaderName,
     pub name: HeaderName,
     pub birth: HeaderName,
     pub age: HeaderName,
@@ -87,6 +90,7 @@ impl HeaderNames {
             verdict: prefixed(prefix, "verdict")?,
             reason: prefixed(prefix, "reason")?,
             imp_uid: prefixed(prefix, "imp-uid")?,
+            identity_verification_id: prefixed(prefix, "identity-verification-id")?,
             name: prefixed(prefix, "name")?,
             birth: prefixed(prefix, "birth")?,
             age: prefixed(prefix, "age")?,
@@ -134,8 +138,27 @@ pub struct Annotation<'a> {
     pub policy: &'a Policy,
 }
 
-/// Builds the `x-verified-*` headers for a forwarded request (signature headers excluded).
+impl HeaderNames {
+    /// The header carrying the verification id of `provider`: `imp-uid` for i'mport V1,
+    /// `identity-verification-id` for PortOne V2.
+    pub fn id_header(&self, provider: ProviderName) -> &HeaderName {
+        match provider {
+            ProviderName::Iamport => &self.imp_uid,
+            ProviderName::Portone => &self.identity_verification_id,
+        }
+    }
+}
+
+/// Builds the `x-verified-*` headers for a forwarded request whose id is an i'mport V1
+/// `imp_uid` (signature headers excluded); see [`annotate_for`].
 pub fn annotate(names: &HeaderNames, a: &Annotation<'_>) -> HeaderList {
+    annotate_for(names, ProviderName::Iamport, a)
+}
+
+/// Builds the `x-verified-*` headers for a forwarded request whose id belongs to `provider`
+/// (signature headers excluded): the id goes in [`HeaderNames::id_header`], at the same place
+/// for both providers.
+pub fn annotate_for(names: &HeaderNames, provider: ProviderName, a: &Annotation<'_>) -> HeaderList {
     let mut out = HeaderList::with_capacity(8 + names.forward.len());
     out.push((
         names.verdict.clone(),
@@ -145,7 +168,10 @@ pub fn annotate(names: &HeaderNames, a: &Annotation<'_>) -> HeaderList {
         out.push((names.reason.clone(), HeaderValue::from_static(reason)));
     }
     if let Some(uid) = a.imp_uid {
-        out.push((names.imp_uid.clone(), ascii_value(uid.as_str().to_owned())));
+        out.push((
+            names.id_header(provider).clone(),
+            ascii_value(uid.as_str().to_owned()),
+        ));
     }
     if let Some(id) = a.identity {
         if let Some(name) = &id.name {

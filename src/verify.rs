@@ -21,6 +21,7 @@ use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::metrics::RequestOutcome;
 use crate::policy::{FailureReason, Judgement, Policy, Verdict};
+use crate::provider::ProviderName;
 use crate::resolve::{CacheKey, Resolved};
 use crate::route::{OnDeny, OnFailure, Route};
 use crate::signing::{AssertionClaims, SignInput, Signer};
@@ -58,12 +59,13 @@ pub enum Plan {
 pub fn plan(route: &Route, req: &Request<'_>) -> Result<Plan, GatewayError> {
     let query = req.query.unwrap_or("");
     if extract::query_reports_failure(query) {
-        let id = extract::from_query(query, &route.imp_uid_field)
+        let id = extract::from_query_for(route.provider(), query, &route.imp_uid_field)
             .ok()
             .flatten();
         return Ok(Plan::BrowserFailed(id));
     }
-    let id = extract::extract(
+    let id = extract::extract_for(
+        route.provider(),
         route.imp_uid_from,
         &route.imp_uid_field,
         query,
@@ -176,19 +178,22 @@ pub fn annotate(
     req: &Request<'_>,
     now: Timestamp,
 ) -> HeaderList {
-    annotate_for(with, &route.policy, judged, req, now)
+    annotate_for(with, route.provider(), &route.policy, judged, req, now)
 }
 
-/// As [`annotate`], judged by `policy` (a gate's, for a request with a session).
+/// As [`annotate`], judged by `policy` (a gate's, for a request with a session), the id
+/// forwarded under `provider`'s header.
 pub fn annotate_for(
     with: Annotator<'_>,
+    provider: ProviderName,
     policy: &Policy,
     judged: &Judged,
     req: &Request<'_>,
     now: Timestamp,
 ) -> HeaderList {
-    let mut added = headers::annotate(
+    let mut added = headers::annotate_for(
         with.names,
+        provider,
         &Annotation {
             judgement: judged.judgement,
             imp_uid: judged.id.as_ref(),
@@ -203,7 +208,15 @@ pub fn annotate_for(
         ));
     }
     if let Some(signer) = with.signer {
-        let signed = sign(signer, with.names, policy, judged, req, &added, now);
+        let signed = sign(
+            signer,
+            with.names,
+            (provider, policy),
+            judged,
+            req,
+            &added,
+            now,
+        );
         added.extend(signed);
     }
     added
@@ -213,6 +226,7 @@ pub fn annotate_for(
 /// is no RFC 9421 signature), when `[signing] jwt` is on.
 pub fn assertion(
     with: Annotator<'_>,
+    provider: ProviderName,
     policy: &Policy,
     judged: &Judged,
     req: &Request<'_>,
@@ -220,16 +234,24 @@ pub fn assertion(
     now: Timestamp,
 ) -> Option<(HeaderName, http::HeaderValue)> {
     let signer = with.signer?;
-    sign(signer, with.names, policy, judged, req, covered, now)
-        .into_iter()
-        .find(|(name, _)| *name == with.names.assertion)
+    sign(
+        signer,
+        with.names,
+        (provider, policy),
+        judged,
+        req,
+        covered,
+        now,
+    )
+    .into_iter()
+    .find(|(name, _)| *name == with.names.assertion)
 }
 
 /// The signature headers for a request about to be forwarded with `covered`.
 fn sign(
     signer: &Signer,
     names: &HeaderNames,
-    policy: &Policy,
+    (provider, policy): (ProviderName, &Policy),
     judged: &Judged,
     req: &Request<'_>,
     covered: &HeaderList,
@@ -242,6 +264,7 @@ fn sign(
         .unwrap_or_default();
     let claims = AssertionClaims {
         imp_uid: judged.id.as_ref().map(ImpUid::as_str),
+        provider: provider.as_str(),
         name: identity.and_then(|i| i.name.as_deref()),
         birthdate: identity.and_then(|i| i.birth_date),
         age: judged.judgement.age,
@@ -694,6 +717,104 @@ mod tests {
             for k in absent {
                 assert!(c.get(*k).is_none(), "{forward:?}: {k}");
             }
+        }
+    }
+
+    fn v2_route() -> Route {
+        Route {
+            provider: ProviderName::Portone,
+            imp_uid_field: "identityVerificationId".into(),
+            ..route(false, None)
+        }
+    }
+
+    #[test]
+    fn a_v2_route_reads_identity_verification_ids_by_the_v2_rules() {
+        let r = v2_route();
+        let long = "a".repeat(128);
+        let v2 = |s: &str| ProviderName::Portone.parse_id(s).unwrap();
+        let json = Some("application/json");
+        let body = format!(r#"{{"identityVerificationId":"{long}"}}"#);
+        let too_long = format!(r#"{{"identityVerificationId":"{long}a"}}"#);
+        let cases = [
+            (None, json, body.clone(), Ok(Plan::Lookup(v2(&long)))),
+            (None, json, too_long, Err(GatewayError::InvalidImpUid)),
+            (
+                Some("identityVerificationId=iv-1"),
+                None,
+                String::new(),
+                Ok(Plan::Lookup(v2("iv-1"))),
+            ),
+            (
+                None,
+                Some("application/x-www-form-urlencoded"),
+                "identityVerificationId=iv%2F..".into(),
+                Err(GatewayError::InvalidImpUid),
+            ),
+            // The V1 field means nothing on a V2 route.
+            (
+                None,
+                json,
+                r#"{"imp_uid":"imp_1"}"#.into(),
+                Err(GatewayError::MissingImpUid),
+            ),
+        ];
+        for (query, ct, body, want) in cases {
+            assert_eq!(
+                plan(&r, &request(query, ct, &body)),
+                want,
+                "{query:?} {body}"
+            );
+        }
+        // A V1 route keeps the V1 maximum.
+        let v1_long = format!(r#"{{"imp_uid":"{}"}}"#, "a".repeat(65));
+        assert_eq!(
+            plan(&route(false, None), &request(None, json, &v1_long)),
+            Err(GatewayError::InvalidImpUid)
+        );
+    }
+
+    #[test]
+    fn a_v2_route_forwards_and_signs_the_identity_verification_id_in_the_imp_uids_place() {
+        let signer = hmac_signer();
+        let names = names(&[]);
+        let with = Annotator {
+            names: &names,
+            signer: Some(&signer),
+        };
+        let found = || Resolved::Found(person(Some(date(1990, 1, 1)), 5));
+        let cases = [
+            (
+                v2_route(),
+                "x-verified-identity-verification-id",
+                "x-verified-imp-uid",
+                "portone",
+            ),
+            (
+                route(false, None),
+                "x-verified-imp-uid",
+                "x-verified-identity-verification-id",
+                "iamport",
+            ),
+        ];
+        for (r, present, absent, provider) in cases {
+            let id = r.provider.parse_id("iv-1").unwrap();
+            let j = judge(&r, id, found(), now());
+            let h = annotate(with, &r, &j, &request(None, None, "x"), now());
+            let order: Vec<&str> = h.iter().map(|(n, _)| n.as_str()).take(3).collect();
+            assert_eq!(order, ["x-verified-verdict", present, "x-verified-name"]);
+            assert_eq!(get(&h, present), Some("iv-1"));
+            assert_eq!(get(&h, absent), None);
+            let input = get(&h, "signature-input").unwrap();
+            let want = format!(
+                r#"("@method" "@path" "@query" "x-verified-verdict" "{present}" "x-verified-name""#
+            );
+            assert!(input.starts_with(&format!("verigate={want}")), "{input}");
+            let c = claims(&h);
+            assert_eq!(
+                (c["sub"].as_str(), c["provider"].as_str()),
+                (Some("iv-1"), Some(provider))
+            );
         }
     }
 

@@ -128,7 +128,8 @@ fn demo_once_walks_through_every_flow_and_exits_0() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("demo: every step behaved"));
-    assert_eq!(stdout.matches('✓').count(), 6, "{stdout}");
+    // One check per flow: adult, minor (forward and reject), PortOne V2, forged, unknown, outage.
+    assert_eq!(stdout.matches('✓').count(), 7, "{stdout}");
     assert!(!stdout.contains('✗'));
 }
 
@@ -314,13 +315,19 @@ fn stand_in_env(ed25519_pem: &Path) -> Vec<(&'static str, String)> {
     [
         ("IMP_KEY", "imp_apikey"),
         ("IMP_SECRET", "stand-in-imp-secret"),
-        ("IMP_CODE", "imp12345678"),
-        ("PORTONE_API_SECRET", "stand-in-portone-secret"),
-        ("PORTONE_STORE_ID", "store-4d3c2b1a"),
-        ("PORTONE_CHANNEL_KEY", "channel-key-1"),
+        ("IMP_CODE", "imp00000000"),
+        ("PORTONE_API_SECRET", "stand-in-portone-api-secret"),
+        (
+            "PORTONE_STORE_ID",
+            "store-00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            "PORTONE_CHANNEL_KEY",
+            "channel-key-00000000-0000-0000-0000-000000000000",
+        ),
         (
             "VERIGATE_SESSION_SECRET",
-            "bm90LXByaW50ZWQtc2Vzc2lvbi1zZWNyZXQtMzJieXQ=",
+            "c3RhbmQtaW4tc2Vzc2lvbi1zZWNyZXQtb2YtMzItYnk=",
         ),
         ("VERIGATE_TEST_LISTEN", "127.0.0.1:18080"),
         ("VERIGATE_TEST_ADMIN_LISTEN", "127.0.0.1:18081"),
@@ -328,6 +335,7 @@ fn stand_in_env(ed25519_pem: &Path) -> Vec<(&'static str, String)> {
         ("VERIGATE_TEST_SANDBOX_URL", "http://127.0.0.1:18083"),
         ("VERIGATE_TEST_IMP_KEY", "imp_apikey"),
         ("VERIGATE_TEST_IMP_SECRET", "stand-in-imp-secret"),
+        ("VERIGATE_TEST_PORTONE_SECRET", "stand-in-portone-secret"),
         ("VERIGATE_TEST_ACTIVE_KEY", "edge-1"),
         ("VERIGATE_TEST_ED25519_PEM", pem.as_str()),
         (

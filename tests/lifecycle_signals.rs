@@ -263,7 +263,7 @@ async fn readyz_is_200_once_correct_credentials_are_checked() {
 async fn a_sighup_that_changes_only_the_credentials_names_them() {
     let s = Stack::start().await;
     let mut changed = s.cfg().secret("another-secret");
-    changed.iamport.imp_key = "another-key".to_owned();
+    changed.iamport.as_mut().unwrap().imp_key = "another-key".to_owned();
     assert_ne!(changed.render(), s.cfg().render());
     s.write_config(&changed);
     s.signal("HUP");

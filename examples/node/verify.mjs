@@ -77,7 +77,10 @@ export async function verifyRequest({ method, url, headers, body = new Uint8Arra
   if (payload.htm !== method || payload.htu !== pathname + search) {
     throw new Error('the assertion was made for another request');
   }
-  if (payload.verdict !== h[`${PREFIX}verdict`] || payload.sub !== h[`${PREFIX}imp-uid`]) {
+  // `sub` is the verification id: an i'mport imp_uid, or a PortOne V2 identityVerificationId
+  // (claim `provider` = "portone"), each forwarded in its own header.
+  const idHeader = payload.provider === 'portone' ? 'identity-verification-id' : 'imp-uid';
+  if (payload.verdict !== h[`${PREFIX}verdict`] || payload.sub !== h[`${PREFIX}${idHeader}`]) {
     throw new Error('the assertion and the signed headers disagree');
   }
   return payload;

@@ -7,7 +7,8 @@
 //   VERIGATE_ISSUER, VERIGATE_AUDIENCE
 //   VERIGATE_EXPECT            "valid" (default): it verifies, and tampered copies do not;
 //                              "invalid": the captured request itself must be rejected
-//   VERIGATE_EXPECT_SUB        optional: the imp_uid the assertion must name
+//   VERIGATE_EXPECT_SUB        optional: the id (imp_uid or identityVerificationId) the
+//                              assertion must name
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -87,7 +88,9 @@ if (env.VERIGATE_EXPECT === 'invalid') {
   });
 
   test('another path or query is rejected', async () => {
-    for (const url of [captured.url.replace('/certifications', '/certifications2'), captured.url + '&x=1']) {
+    const otherPath = new URL(captured.url);
+    otherPath.pathname += '2';
+    for (const url of [otherPath.href, captured.url + '&x=1']) {
       await assert.rejects(verifyRequest({ ...request(), url }, options), /did not verify/, url);
     }
   });

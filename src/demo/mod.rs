@@ -1,6 +1,6 @@
 //! `verigate demo`: the whole product on loopback in one process.
 //!
-//! A sandbox i'mport API and an echo app (standing for the legacy app) run on a tokio runtime;
+//! A sandbox i'mport V1 and PortOne V2 API and an echo app (standing for the legacy app) run on a tokio runtime;
 //! the gateway runs in front of the echo app on pingora, exactly as `verigate run` would. A
 //! walkthrough (`walk.rs`) then sends the flows a newcomer needs to see and prints what the app
 //! received.
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::echo::Echo;
-use crate::sandbox::{Sandbox, SandboxOptions, TEST_IMP_KEY, TEST_IMP_SECRET};
+use crate::sandbox::{Sandbox, SandboxOptions, TEST_IMP_KEY, TEST_IMP_SECRET, TEST_PORTONE_SECRET};
 use walk::walkthrough;
 
 /// A free loopback port (bound, then released for the gateway to take).
@@ -41,6 +41,11 @@ imp_key = "{TEST_IMP_KEY}"
 imp_secret = "{TEST_IMP_SECRET}"
 timeout_ms = 1000
 
+[portone]
+base_url = "http://{sandbox}"
+api_secret = "{TEST_PORTONE_SECRET}"
+timeout_ms = 1000
+
 [policies.adult]
 min_age = 19
 age_basis = "year"
@@ -49,6 +54,17 @@ age_basis = "year"
 name = "popup"
 method = "POST"
 path = "/certifications"
+provider = "iamport"
+imp_uid_from = "body"
+policy = "adult"
+on_deny = "forward"
+on_failure = "reject"
+
+[[routes]]
+name = "v2-popup"
+method = "POST"
+path = "/identity-verifications"
+provider = "portone"
 imp_uid_from = "body"
 policy = "adult"
 on_deny = "forward"
@@ -58,6 +74,7 @@ on_failure = "reject"
 name = "redirect"
 method = "GET"
 path = "/certifications/redirect"
+provider = "iamport"
 imp_uid_from = "query"
 policy = "adult"
 on_deny = "reject"
@@ -115,7 +132,7 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
     let gateway: SocketAddr = ([127, 0, 0, 1], port).into();
 
     println!("verigate demo");
-    println!("  sandbox i'mport API  http://{sandbox_addr}");
+    println!("  sandbox API          http://{sandbox_addr}  (i'mport V1 and PortOne V2)");
     println!("  echo app (the app)   http://{echo_addr}");
     println!("  gateway              http://{gateway}  → forwards to the echo app\n");
 
@@ -164,6 +181,12 @@ fn print_try_it(gateway: SocketAddr, sandbox: SocketAddr) {
     );
     println!(
         "  curl -s 'http://{gateway}/certifications/redirect?imp_uid=<imp_uid>&success=true' -H 'accept: text/html'"
+    );
+    println!(
+        "  curl -s -XPOST http://{sandbox}/__sandbox/identity-verifications -H 'content-type: application/json' \\\n       -d '{{\"verifiedCustomer\":{{\"name\":\"김철수\",\"birthDate\":\"1995-03-01\"}}}}'"
+    );
+    println!(
+        "  curl -s -XPOST http://{gateway}/identity-verifications -H 'content-type: application/json' -d '{{\"identityVerificationId\":\"<id from above>\"}}'"
     );
     println!("  curl -s http://{gateway}/anything -H 'x-verified-verdict: allow'");
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::echo::Echo;
-use crate::sandbox::{Fault, Sandbox, SandboxRecord};
+use crate::sandbox::{Fault, Sandbox, SandboxIdentityVerification, SandboxRecord};
 
 /// One step's outcome, printed as it happens.
 struct Step {
@@ -129,6 +129,41 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// 2b. The same on a PortOne V2 route: the id from `identityVerificationId`, forwarded as
+    /// `x-verified-identity-verification-id`.
+    async fn portone_v2(&mut self) -> StepResult {
+        let rec = self
+            .sandbox
+            .insert_identity_verification(SandboxIdentityVerification::person(
+                "성춘향",
+                "1992-07-07",
+            ));
+        let id = rec.id.unwrap_or_default();
+        println!(
+            "\n2b. An adult verifies with PortOne V2 (route v2-popup, provider = \"portone\")"
+        );
+        println!("   POST /identity-verifications {{\"identityVerificationId\":\"{id}\"}}");
+        let resp = self
+            .client
+            .post(format!("{}/identity-verifications", self.base))
+            .header("content-type", "application/json")
+            .body(format!("{{\"identityVerificationId\":\"{id}\"}}"))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let app: serde_json::Value = resp.json().await?;
+        print!("{}", app_view(&app));
+        let h = &app["headers"];
+        self.step.check(
+            status == 200
+                && h["x-verified-verdict"] == "allow"
+                && h["x-verified-identity-verification-id"] == id.as_str()
+                && h.get("x-verified-imp-uid").is_none(),
+            "verdict allow, the V2 id in x-verified-identity-verification-id: the same headers as V1",
+        );
+        Ok(())
+    }
+
     /// 3. Forged `x-verified-*` headers, however spelled, are stripped on an ordinary route.
     async fn forged(&mut self) -> StepResult {
         println!("\n3. A client forges the verdict on an ordinary route");
@@ -222,15 +257,18 @@ pub(super) async fn walkthrough(
     };
     walk.adult().await?;
     walk.minor().await?;
+    walk.portone_v2().await?;
     walk.forged().await?;
     walk.unknown().await?;
     walk.outage().await?;
 
     let seen = echo.received().len();
     println!(
-        "\nThe app received {seen} requests in all; the sandbox API saw {} lookups and {} token requests.",
+        "\nThe app received {seen} requests in all; the sandbox API saw {} V1 lookups, {} token \
+         requests and {} V2 lookups.",
         sandbox.stats().certification_requests,
-        sandbox.stats().token_requests
+        sandbox.stats().token_requests,
+        sandbox.stats().identity_verification_requests
     );
     Ok(walk.step.ok)
 }

@@ -178,9 +178,16 @@ async fn auth(
         };
         let with = rt.annotator();
         let covered = answer.headers.clone();
-        if let Some(h) =
-            verify::assertion(with, &gate.policy, &judged, &original, &covered, ctx.now)
-        {
+        let provider = super::callback::provider_name(opened.session.provider);
+        if let Some(h) = verify::assertion(
+            with,
+            provider,
+            &gate.policy,
+            &judged,
+            &original,
+            &covered,
+            ctx.now,
+        ) {
             answer.headers.push(h);
         }
     }

@@ -169,6 +169,7 @@ async fn pass(
     let with = rt.annotator();
     ctx.added = Some(verify::annotate_for(
         with,
+        super::callback::provider_name(opened.session.provider),
         &gate.policy,
         judged,
         &asked,

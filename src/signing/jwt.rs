@@ -16,13 +16,14 @@ use super::{SignInput, Signer};
 
 /// JWT claim names the assertion sets itself; an `extra` field by one of these names is dropped
 /// rather than emitted twice.
-const RESERVED_CLAIMS: [&str; 18] = [
+const RESERVED_CLAIMS: [&str; 19] = [
     "iss",
     "aud",
     "iat",
     "exp",
     "jti",
     "sub",
+    "provider",
     "name",
     "birthdate",
     "age",
@@ -45,8 +46,10 @@ pub(super) struct JwtSettings {
 
 /// The identity claims of the JWT assertion (README, "Signed headers"). `None` fields are omitted.
 pub struct AssertionClaims<'a> {
-    /// `sub`: the imp_uid.
+    /// `sub`: the verification id (an `imp_uid`, or a PortOne V2 `identityVerificationId`).
     pub imp_uid: Option<&'a str>,
+    /// `provider`: `iamport` or `portone`, the API that resolved the id.
+    pub provider: &'a str,
     /// `name`, plain UTF-8 (not percent-encoded as in the header).
     pub name: Option<&'a str>,
     /// `birthdate`, written `YYYY-MM-DD`.
@@ -114,6 +117,7 @@ impl Serialize for ClaimSet<'_> {
         if let Some(v) = c.imp_uid {
             m.serialize_entry("sub", v)?;
         }
+        m.serialize_entry("provider", c.provider)?;
         if let Some(v) = c.name {
             m.serialize_entry("name", v)?;
         }

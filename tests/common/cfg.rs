@@ -40,8 +40,13 @@ pub struct Route {
     pub name: String,
     pub method: String,
     pub path: String,
+    /// `"iamport"` or `"portone"`; `None` leaves the default (the only provider configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imp_uid_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imp_uid_field: Option<String>,
     pub policy: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_deny: Option<String>,
@@ -58,7 +63,9 @@ impl Route {
             name: name.to_owned(),
             method: method.to_owned(),
             path: path.to_owned(),
+            provider: None,
             imp_uid_from: None,
+            imp_uid_field: None,
             policy: policy.to_owned(),
             on_deny: None,
             on_failure: None,
@@ -69,6 +76,18 @@ impl Route {
     /// The imp_uid's place: `"body"`, `"query"` or `"auto"`.
     pub fn imp_uid_from(mut self, from: &str) -> Route {
         self.imp_uid_from = Some(from.to_owned());
+        self
+    }
+
+    /// The provider resolving its ids: `"iamport"` or `"portone"`.
+    pub fn provider(mut self, provider: &str) -> Route {
+        self.provider = Some(provider.to_owned());
+        self
+    }
+
+    /// The query or body field holding the id.
+    pub fn imp_uid_field(mut self, field: &str) -> Route {
+        self.imp_uid_field = Some(field.to_owned());
         self
     }
 
@@ -116,6 +135,32 @@ pub fn standard_routes() -> Vec<Route> {
     ]
 }
 
+/// PortOne V2 routes (ids from `identityVerificationId`, the provider left to its default):
+/// `v2-popup` (POST /identity-verifications, body, deny forwarded, failure rejected),
+/// `v2-redirect` (GET /identity-verifications/redirect, query, deny rejected), `v2-lenient`
+/// (POST /v2/lenient, failure forwarded) and `v2-once` (POST /v2/once, single use).
+pub fn v2_routes() -> Vec<Route> {
+    vec![
+        Route::new("v2-popup", "POST", "/identity-verifications", "adult")
+            .imp_uid_from("body")
+            .on_deny("forward")
+            .on_failure("reject"),
+        Route::new(
+            "v2-redirect",
+            "GET",
+            "/identity-verifications/redirect",
+            "adult",
+        )
+        .imp_uid_from("query")
+        .on_deny("reject"),
+        Route::new("v2-lenient", "POST", "/v2/lenient", "adult").on_failure("forward"),
+        Route {
+            single_use: Some(true),
+            ..Route::new("v2-once", "POST", "/v2/once", "adult")
+        },
+    ]
+}
+
 /// A route whose imp_uid passes once (`/once`, policy `adult`), to add to the standard ones.
 pub fn single_use_route() -> Route {
     Route {
@@ -129,7 +174,11 @@ pub fn single_use_route() -> Route {
 pub struct Cfg {
     pub server: Server,
     pub upstream: Upstream,
-    pub iamport: Iamport,
+    /// `None`: no `[iamport]` section (a PortOne-only gateway, [`Cfg::portone_only`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iamport: Option<Iamport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portone: Option<Portone>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing: Option<Signing>,
     pub policies: BTreeMap<String, Policy>,
@@ -193,6 +242,17 @@ pub struct Iamport {
     pub base_url: String,
     pub imp_key: String,
     pub imp_secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// `[portone]`: the PortOne V2 API.
+#[derive(Clone, Debug, Serialize)]
+pub struct Portone {
+    pub base_url: String,
+    pub api_secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
 }
@@ -278,12 +338,13 @@ impl Cfg {
                 ca_file: None,
                 health_check: None,
             },
-            iamport: Iamport {
+            iamport: Some(Iamport {
                 base_url: format!("http://{}", p.sandbox),
                 imp_key: TEST_IMP_KEY.to_owned(),
                 imp_secret: "${TEST_IMP_SECRET}".to_owned(),
                 timeout_ms: Some(1000),
-            },
+            }),
+            portone: None,
             signing: None,
             policies: standard_policies(),
             routes: standard_routes(),
@@ -297,21 +358,79 @@ impl Cfg {
         self
     }
 
+    /// A PortOne-only gateway: no `[iamport]`, `[portone]` on the sandbox (secret from
+    /// `${TEST_PORTONE_SECRET}`, 1 s budget) and only [`v2_routes`].
+    pub fn portone_only(p: &Ports) -> Cfg {
+        Cfg {
+            iamport: None,
+            routes: v2_routes(),
+            ..Cfg::standard(p).with_portone(p)
+        }
+    }
+
+    /// Both providers: `[portone]` on the sandbox beside `[iamport]`, every route so far
+    /// naming `iamport`, then [`v2_routes`] naming `portone`.
+    pub fn both_providers(p: &Ports) -> Cfg {
+        let mut cfg = Cfg::standard(p).with_portone(p);
+        for r in &mut cfg.routes {
+            r.provider = Some("iamport".to_owned());
+        }
+        cfg.routes
+            .extend(v2_routes().into_iter().map(|r| r.provider("portone")));
+        cfg
+    }
+
+    /// `[portone]` on the sandbox (secret from `${TEST_PORTONE_SECRET}`, 1 s budget), routes
+    /// untouched.
+    pub fn with_portone(mut self, p: &Ports) -> Cfg {
+        self.portone = Some(Portone {
+            base_url: format!("http://{}", p.sandbox),
+            api_secret: "${TEST_PORTONE_SECRET}".to_owned(),
+            store_id: None,
+            timeout_ms: Some(1000),
+        });
+        self
+    }
+
+    fn iamport_mut(&mut self) -> &mut Iamport {
+        self.iamport
+            .as_mut()
+            .expect("the configuration has [iamport]")
+    }
+
+    fn portone_mut(&mut self) -> &mut Portone {
+        self.portone
+            .as_mut()
+            .expect("the configuration has [portone]")
+    }
+
     /// The whole budget for resolving one imp_uid (`iamport.timeout_ms`).
     pub fn api_timeout_ms(mut self, ms: u64) -> Cfg {
-        self.iamport.timeout_ms = Some(ms);
+        self.iamport_mut().timeout_ms = Some(ms);
         self
     }
 
     /// `iamport.imp_secret` written in the file (instead of `${TEST_IMP_SECRET}`).
     pub fn secret(mut self, secret: &str) -> Cfg {
-        self.iamport.imp_secret = secret.to_owned();
+        self.iamport_mut().imp_secret = secret.to_owned();
         self
     }
 
     /// The i'mport API at `addr` instead of the sandbox.
     pub fn api_at(mut self, addr: SocketAddr) -> Cfg {
-        self.iamport.base_url = format!("http://{addr}");
+        self.iamport_mut().base_url = format!("http://{addr}");
+        self
+    }
+
+    /// `portone.timeout_ms`.
+    pub fn portone_timeout_ms(mut self, ms: u64) -> Cfg {
+        self.portone_mut().timeout_ms = Some(ms);
+        self
+    }
+
+    /// `portone.api_secret` written in the file (instead of `${TEST_PORTONE_SECRET}`).
+    pub fn portone_secret(mut self, secret: &str) -> Cfg {
+        self.portone_mut().api_secret = secret.to_owned();
         self
     }
 

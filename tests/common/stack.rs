@@ -10,7 +10,10 @@ use std::process::Child;
 use std::time::Duration;
 
 use verigate::echo::{Echo, Received};
-use verigate::sandbox::{Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_SECRET};
+use verigate::sandbox::{
+    Sandbox, SandboxIdentityVerification, SandboxOptions, SandboxRecord, TEST_IMP_SECRET,
+    TEST_PORTONE_SECRET,
+};
 
 use super::cfg::Cfg;
 use super::client::{GatewayClient, KillOnDrop, signal, verigate_command, wait_exit};
@@ -156,6 +159,27 @@ impl Stack {
         stored.imp_uid.expect("stored records have an imp_uid")
     }
 
+    /// Stores a verified PortOne V2 person and returns the identityVerificationId.
+    pub fn person_v2(&self, name: &str, birth_date: &str) -> String {
+        self.insert_v2(SandboxIdentityVerification::person(name, birth_date))
+    }
+
+    /// Stores a PortOne V2 identity verification and returns its id.
+    pub fn insert_v2(&self, rec: SandboxIdentityVerification) -> String {
+        let stored = self.sandbox.insert_identity_verification(rec);
+        if let (Ok(mut seeded), Some(c)) = (self.seeded.lock(), &stored.verified_customer) {
+            let values = [&c.name, &c.birth_date, &c.phone_number, &c.ci, &c.di];
+            seeded.extend(
+                values
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| v.len() >= 3)
+                    .cloned(),
+            );
+        }
+        stored.id.expect("stored identity verifications have an id")
+    }
+
     /// Asserts the gateway's output holds no seeded personal value, secret or token.
     pub fn assert_output_is_clean(&self) {
         let seeded = self.seeded.lock().map(|s| s.clone()).unwrap_or_default();
@@ -282,6 +306,10 @@ pub fn assert_clean(out: &str, personal: &[String]) {
         !out.contains(TEST_IMP_SECRET),
         "the API secret reached the output"
     );
+    assert!(
+        !out.contains(TEST_PORTONE_SECRET),
+        "the PortOne API secret reached the output"
+    );
     // Access tokens are 40 hex characters; nothing in our output is that long a hex run.
     let longest_hex_run = out
         .split(|c: char| !c.is_ascii_hexdigit())
@@ -320,6 +348,7 @@ pub fn spawn_gateway_with(config: &Path, dir: &Path, extra: &[&str], prefix: &st
         .arg(config)
         .args(extra)
         .env("TEST_IMP_SECRET", TEST_IMP_SECRET)
+        .env("TEST_PORTONE_SECRET", TEST_PORTONE_SECRET)
         .env("RUST_LOG", "info")
         .stdout(stdout)
         .stderr(stderr)

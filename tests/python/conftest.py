@@ -2,7 +2,7 @@
 
 Everything runs on 127.0.0.1 with free ports, started here and stopped at teardown:
 
-- ``sandbox``: the real ``verigate sandbox`` binary (the simulated i'mport API);
+- ``sandbox``: the real ``verigate sandbox`` binary (the simulated i'mport V1 and PortOne V2 APIs);
 - ``app``: a tiny upstream app in Python (``ThreadingHTTPServer`` in a thread) that records every
   request exactly as it arrived (method, raw request target, header lines, raw body bytes) and
   answers 200;
@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 SANDBOX_IMP_KEY = "imp_apikey"
 SANDBOX_IMP_SECRET = "ekKoeW8RyKuT0zgaZsUtXXTLQ4AhPFW3ZGseDA6bkA5lamv9OqDMnxyeB9wqOsuO9W3Mx9YSJ4dTqJ3f"
+SANDBOX_PORTONE_SECRET = "sandbox-portone-api-secret"
 
 #: The gateway's configuration, shared with tests/cli.rs (which runs `verigate check` on it).
 FIXTURE = REPO / "tests" / "fixtures" / "signing.toml"
@@ -129,8 +130,15 @@ class Sandbox:
 
     def seed(self, **record) -> dict:
         """Stores a certification record (POST /__sandbox/certifications) and returns it."""
+        return self._post("/__sandbox/certifications", record)
+
+    def seed_v2(self, **record) -> dict:
+        """Stores a V2 identity verification (POST /__sandbox/identity-verifications), returns it."""
+        return self._post("/__sandbox/identity-verifications", record)
+
+    def _post(self, path: str, record: dict) -> dict:
         req = urllib.request.Request(
-            self.url + "/__sandbox/certifications",
+            self.url + path,
             data=json.dumps(record).encode(),
             headers={"content-type": "application/json"},
             method="POST",
@@ -318,6 +326,7 @@ def stack(request, sandbox, app, tmp_path_factory):
             VERIGATE_TEST_SANDBOX_URL=sandbox.url,
             VERIGATE_TEST_IMP_KEY=SANDBOX_IMP_KEY,
             VERIGATE_TEST_IMP_SECRET=SANDBOX_IMP_SECRET,
+            VERIGATE_TEST_PORTONE_SECRET=SANDBOX_PORTONE_SECRET,
             VERIGATE_TEST_ACTIVE_KEY=ED25519_KEY_ID if alg == "ed25519" else HMAC_KEY_ID,
             VERIGATE_TEST_ED25519_PEM=str(ed_pem),
             VERIGATE_TEST_HMAC_SECRET=hmac_secret_b64,

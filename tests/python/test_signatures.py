@@ -13,6 +13,9 @@ twice.
   admin listener's JWKS (``jwt.PyJWKClient``), HS256 with the shared secret.
 - The Node example (examples/node/verify.mjs, with npm's ``jose`` and ``http-message-signatures``)
   is run against the same captured request in the Ed25519 run.
+- The same checks hold on a PortOne V2 route (``forwarded_v2``): the id travels as
+  ``x-verified-identity-verification-id`` in the place of ``x-verified-imp-uid``, and the JWT's
+  ``sub`` is that id, with ``provider`` = ``portone`` (``iamport`` on the V1 route).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ SECTION_4_2_ORDER = [
     "x-verified-verdict",
     "x-verified-reason",
     "x-verified-imp-uid",
+    "x-verified-identity-verification-id",  # in the imp_uid's place, on PortOne V2 routes
     "x-verified-name",
     "x-verified-birth",
     "x-verified-age",
@@ -493,7 +497,8 @@ def run_node_verifier(stack, rec: Received, tmp_path, expect: str) -> subprocess
         VERIGATE_ISSUER=ISSUER,
         VERIGATE_AUDIENCE=AUDIENCE,
         VERIGATE_EXPECT=expect,
-        VERIGATE_EXPECT_SUB=rec.header("x-verified-imp-uid"),
+        VERIGATE_EXPECT_SUB=rec.header("x-verified-imp-uid")
+        or rec.header("x-verified-identity-verification-id"),
     )
     return subprocess.run(
         [node, str(NODE_DIR / "verify.test.mjs")],
@@ -516,3 +521,107 @@ def test_node_example_verifies_the_request_and_rejects_a_tampered_copy(stack, fo
     # The Node test is not vacuous: told to expect a valid request, the tampered copy fails it.
     failing = run_node_verifier(stack, tampered, tmp_path, "valid")
     assert failing.returncode != 0, failing.stdout
+
+
+# ---- a PortOne V2 route ----------------------------------------------------------------------
+
+V2_PATH = "/identity-verifications"
+
+
+@pytest.fixture(scope="module")
+def forwarded_v2(stack):
+    """Seeds a V2 identity verification, POSTs the V2 callback through the gateway, returns what
+    the app got and the stored record."""
+    record = stack.sandbox.seed_v2(
+        verifiedCustomer={"name": NAME, "birthDate": BIRTHDAY, "gender": "MALE", "phoneNumber": PHONE}
+    )
+    iv_id = record["id"]
+    body = json.dumps(
+        {"identityVerificationId": iv_id, "merchant_uid": "order-0001", "memo": "성인 인증"},
+        ensure_ascii=False,
+    ).encode()
+    before = len(stack.app.received)
+    status, answer = stack.post(V2_PATH + "?" + QUERY, body)
+    assert status == 200, answer
+    mine = [
+        r for r in stack.app.received[before:] if r.header("x-verified-identity-verification-id") == iv_id
+    ]
+    assert len(mine) == 1, "the app received the request once"
+    rec = mine[0]
+    assert rec.body == body, "the original body bytes reach the app"
+    return rec, record
+
+
+def test_v2_request_verifies_with_the_id_covered_in_the_imp_uids_place(stack, forwarded_v2):
+    rec, record = forwarded_v2
+    result = verify(stack, rec)
+
+    covered = result.covered_components
+    assert covered['"@path"'] == V2_PATH
+    assert covered['"@query"'] == "?" + QUERY
+    assert covered['"x-verified-verdict"'] == "allow"
+    assert covered['"x-verified-identity-verification-id"'] == record["id"]
+    assert covered['"x-verified-name"'] == NAME_ENCODED
+    assert covered['"x-verified-birth"'] == BIRTHDAY
+    assert covered['"x-verified-gender"'] == GENDER  # MALE, mapped
+    assert covered['"x-verified-phone"'] == PHONE
+    assert rec.header("x-verified-imp-uid") is None
+    identity = [
+        "x-verified-verdict",
+        "x-verified-identity-verification-id",
+        "x-verified-name",
+        "x-verified-birth",
+        "x-verified-age",
+        "x-verified-policy",
+        "x-verified-certified-at",
+        "x-verified-gender",
+        "x-verified-phone",
+    ]
+    received = [h for h in SECTION_4_2_ORDER if rec.header(h) is not None]
+    assert received == identity
+    expected = ['"@method"', '"@path"', '"@query"'] + [f'"{h}"' for h in identity] + ['"content-digest"']
+    assert list(covered) == expected + ['"@signature-params"']
+    assert rec.header("signature-input").startswith("verigate=(" + " ".join(expected) + ");")
+    # Tampering with the id breaks it, as with any identity header.
+    with pytest.raises(InvalidSignature):
+        verify(stack, with_header(rec, "x-verified-identity-verification-id", "identity-verification-other"))
+
+
+def test_v2_assertion_names_the_id_and_the_provider(stack, forwarded_v2, forwarded):
+    rec, record = forwarded_v2
+    claims = decode_assertion(stack, rec.header("x-verified-assertion"))
+    assert claims["sub"] == record["id"]
+    assert claims["provider"] == "portone"
+    assert claims["name"] == NAME and claims["birthdate"] == BIRTHDAY
+    assert claims["verdict"] == "allow" and claims["policy"] == "adult"
+    verified_at = datetime.datetime.fromisoformat(record["verifiedAt"].replace("Z", "+00:00"))
+    assert claims["certified_at"] == int(verified_at.timestamp())
+    assert str(claims["certified_at"]) == rec.header("x-verified-certified-at")
+    assert claims["htu"] == V2_PATH + "?" + QUERY
+    assert claims["gender"] == GENDER and claims["phone_number"] == PHONE
+    # The V1 route's assertion names its provider too.
+    v1, person = forwarded
+    v1_claims = decode_assertion(stack, v1.header("x-verified-assertion"))
+    assert (v1_claims["sub"], v1_claims["provider"]) == (person["imp_uid"], "iamport")
+
+
+@pytest.mark.parametrize("stack", ["ed25519"], indirect=True)
+def test_readme_python_snippet_verifies_a_v2_request(stack, forwarded_v2):
+    rec, record = forwarded_v2
+    kw = dict(jwks_url=stack.jwks_url, issuer=ISSUER, audience=AUDIENCE, ttl=SIGNATURE_TTL_SECS)
+    claims = readme_verify(as_prepared_request(rec), rec.body, **kw)
+    assert (claims["sub"], claims["provider"]) == (record["id"], "portone")
+    tampered = with_header(rec, "x-verified-identity-verification-id", "identity-verification-other")
+    with pytest.raises(InvalidSignature):
+        readme_verify(as_prepared_request(tampered), tampered.body, **kw)
+
+
+@pytest.mark.parametrize("stack", ["ed25519"], indirect=True)
+def test_node_example_verifies_a_v2_request_and_rejects_a_tampered_copy(stack, forwarded_v2, tmp_path):
+    rec, _ = forwarded_v2
+    ok = run_node_verifier(stack, rec, tmp_path, "valid")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert re.search(r"^# fail 0$", ok.stdout, re.M), ok.stdout
+    tampered = with_header(rec, "x-verified-identity-verification-id", "identity-verification-other")
+    refused = run_node_verifier(stack, tampered, tmp_path, "invalid")
+    assert refused.returncode == 0, refused.stdout + refused.stderr

@@ -114,6 +114,7 @@ fn covered() -> Vec<(HeaderName, HeaderValue)> {
 fn claims() -> AssertionClaims<'static> {
     AssertionClaims {
         imp_uid: Some("imp_123456789012"),
+        provider: "iamport",
         name: Some("홍길동"),
         birthdate: Some(jiff::civil::date(2000, 1, 1)),
         age: Some(26),
