@@ -109,7 +109,8 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
         let _ = std::fs::remove_dir_all(&cleanup);
         std::process::exit(0);
     });
-    let text = demo_config(port, echo_addr, sandbox_addr, &run_dir);
+    let text = demo_config(port, echo_addr, sandbox_addr, &run_dir)
+        + &crate::demo_sessions::config(sandbox_addr).map_err(|e| e.to_string())?;
     let config = crate::config::parse(&text, "demo.toml", &|_| None)?;
     let server = crate::server::build(config, crate::server::Lifecycle::default(), None, None)?;
     let gateway: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -121,7 +122,7 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
 
     let walk_dir = run_dir.clone();
     rt.spawn(async move {
-        let ok = match walkthrough(gateway, &sandbox, &echo).await {
+        let ok = match walkthrough(gateway, sandbox_addr, &sandbox, &echo).await {
             Ok(ok) => ok,
             Err(e) => {
                 println!("the walkthrough could not run: {e}");
@@ -166,22 +167,27 @@ fn print_try_it(gateway: SocketAddr, sandbox: SocketAddr) {
         "  curl -s 'http://{gateway}/certifications/redirect?imp_uid=<imp_uid>&success=true' -H 'accept: text/html'"
     );
     println!("  curl -s http://{gateway}/anything -H 'x-verified-verdict: allow'");
+    println!(
+        "\nOpen http://{gateway}{} in a browser: verigate's page, the sandbox's stand-in, back to \
+         the echo app with the identity headers.",
+        crate::demo_sessions::GATED
+    );
 }
 
 /// One step's outcome, printed as it happens.
-struct Step {
+pub(crate) struct Step {
     ok: bool,
 }
 
 impl Step {
-    fn check(&mut self, cond: bool, what: &str) {
+    pub(crate) fn check(&mut self, cond: bool, what: &str) {
         println!("   {} {what}", if cond { "✓" } else { "✗" });
         self.ok &= cond;
     }
 }
 
 /// The verified headers the app received, decoded for reading.
-fn app_view(app: &serde_json::Value) -> String {
+pub(crate) fn app_view(app: &serde_json::Value) -> String {
     let mut out = String::new();
     let Some(headers) = app["headers"].as_object() else {
         return "   (the app received nothing)\n".into();
@@ -208,6 +214,7 @@ fn app_view(app: &serde_json::Value) -> String {
 
 async fn walkthrough(
     gateway: SocketAddr,
+    sandbox_addr: SocketAddr,
     sandbox: &Sandbox,
     echo: &Echo,
 ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
@@ -304,7 +311,9 @@ async fn walkthrough(
         "refused (on_failure = \"reject\")",
     );
 
-    println!("\n5. The i'mport API is down (the sandbox answers 500 to everything)");
+    crate::demo_sessions::walkthrough(&base, sandbox_addr, &mut step).await?;
+
+    println!("\n8. The i'mport API is down (the sandbox answers 500 to everything)");
     sandbox.set_fault(Fault {
         latency_ms: None,
         status: Some(500),

@@ -12,6 +12,7 @@ pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod demo;
+mod demo_sessions;
 pub mod echo;
 pub mod error;
 pub mod extract;
