@@ -137,7 +137,10 @@ fn demo_once_walks_through_every_flow_and_exits_0() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("demo: every step behaved"));
-    assert_eq!(stdout.matches('✓').count(), 6, "{stdout}");
+    // Six callback-route steps, and four of the session flow (issue 13).
+    assert_eq!(stdout.matches('✓').count(), 10, "{stdout}");
+    assert!(stdout.contains("GET /.verigate/callback?… → 303 /adult/videos?page=2"), "{stdout}");
+    assert!(stdout.contains("x-verified-policy: adult"), "{stdout}");
     assert!(!stdout.contains('✗'));
 }
 
