@@ -1,9 +1,10 @@
-//! Verification sessions (contract §9): the pure parts.
+//! Verification sessions (README, "Sessions and gates"): the pure parts.
 //!
 //! A person verifies once on verigate's own page; the callback seals what gated requests need
 //! into a cookie ([`cookie`], its claims in `claims.rs`), and every gated request opens it again and is judged afresh from
 //! the sealed birth date. [`redirect`] keeps the page's `rd` a local path, so the round trip can
-//! never be turned into an open redirect. Nothing here reads a clock, a socket or a global:
+//! never be turned into an open redirect. `settings.rs` holds what the config makes of
+//! `[session]`, `[session.page]` and `[[gates]]`. Nothing here reads a clock, a socket or a global:
 //! "now" is an argument, and the I/O (the proxy phases) lives elsewhere.
 
 use serde::{Deserialize, Serialize};
