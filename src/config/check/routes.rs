@@ -11,6 +11,7 @@ use crate::config::types::Route;
 use crate::extract::ImpUidSource;
 use crate::policy::Policy;
 use crate::provider::ProviderName;
+use crate::session::{RESERVED_PREFIX, is_reserved_path};
 
 /// The field a route reads its id from unless `imp_uid_field` says otherwise.
 fn default_id_field(provider: ProviderName) -> &'static str {
@@ -74,6 +75,16 @@ impl Checker<'_> {
                 format!(
                     "{} must start with `/` and hold no spaces, `?` or `#` (the query is not \
                      part of the match; percent-encode other characters), not `{path}`",
+                    what("path")
+                ),
+            );
+        } else if is_reserved_path(&path) {
+            self.error(
+                &r.path.span(),
+                &t,
+                format!(
+                    "{} `{path}` is under {RESERVED_PREFIX}, which verigate answers itself and \
+                     never forwards; the app's callback needs a path of its own",
                     what("path")
                 ),
             );

@@ -127,6 +127,21 @@ fn a_gate_may_not_cover_a_callback_route() {
 }
 
 #[test]
+fn a_route_may_not_live_under_the_gateways_own_paths() {
+    for path in ["/.verigate/callback", "/.VERIGATE"] {
+        let (line, column, message) = one_error(&MINIMAL.replace("/certifications", path));
+        assert_eq!((line, column), (7, 8), "{path}");
+        assert!(
+            message.contains(&format!(
+                "`path` in [[routes]] `popup` `{path}` is under /.verigate, which verigate \
+                 answers itself"
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn gates_may_neither_repeat_nor_nest() {
     for (first, second, extra) in [
         ("/adult", "/adult", ""),
