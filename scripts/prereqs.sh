@@ -3,7 +3,9 @@
 # Python's venv module (the interop tests), PHP's command line (tests/php.rs runs the README's
 # PHP app under `php -S`), headless Chromium and its WebDriver (tests/sandbox_browser.rs drives
 # the sandbox's browser-SDK stand-ins in a real browser) with a Korean font for its screenshots,
-# and Node.js with npm (the official @portone/server-sdk test and examples/node). Uses apt-get when something is missing; says clearly what to install
+# Node.js with npm (the official @portone/server-sdk test and examples/node), and redis-server
+# (the store tests start their own throwaway servers on free loopback ports).
+# Uses apt-get when something is missing; says clearly what to install
 # by hand when it cannot.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-nanum)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

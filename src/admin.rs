@@ -10,7 +10,7 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::proxy::GatewayState;
+use crate::state::GatewayState;
 
 /// The admin HTTP app.
 pub struct Admin {

@@ -40,6 +40,12 @@ pub enum GatewayError {
     VerificationRequired,
     #[error("invalid state")]
     InvalidState,
+    #[error("missing gate")]
+    MissingGate,
+    #[error("unknown gate")]
+    UnknownGate,
+    #[error("not found")]
+    NotFound,
 }
 
 /// Seconds a client is asked to wait after a 503.
@@ -52,8 +58,10 @@ impl GatewayError {
             GatewayError::MissingImpUid
             | GatewayError::InvalidImpUid
             | GatewayError::MalformedBody
-            | GatewayError::InvalidPath => 400,
+            | GatewayError::InvalidPath
+            | GatewayError::MissingGate => 400,
             GatewayError::VerificationRequired => 401,
+            GatewayError::NotFound => 404,
             GatewayError::UnsupportedMediaType => 415,
             GatewayError::BodyTooLarge => 413,
             GatewayError::RequestTimeout => 408,
@@ -61,6 +69,7 @@ impl GatewayError {
             | GatewayError::AgeRequirementNotMet
             | GatewayError::InvalidState => 403,
             GatewayError::AlreadyUsed => 409,
+            GatewayError::UnknownGate => 404,
             GatewayError::VerificationUnavailable => 503,
             GatewayError::UpstreamUnavailable => 502,
         }
@@ -86,6 +95,9 @@ impl GatewayError {
             GatewayError::InvalidPath => "invalid_path",
             GatewayError::VerificationRequired => "verification_required",
             GatewayError::InvalidState => "invalid_state",
+            GatewayError::MissingGate => "missing_gate",
+            GatewayError::UnknownGate => "unknown_gate",
+            GatewayError::NotFound => "not_found",
         }
     }
 
@@ -143,10 +155,17 @@ impl GatewayError {
             GatewayError::InvalidState => {
                 "This verification does not belong to this browser's visit; please start the verification again."
             }
+            GatewayError::MissingGate => {
+                "A forward-auth request must name exactly one gate (?gate=NAME)."
+            }
+            GatewayError::UnknownGate => {
+                "The forward-auth request names a gate that is not configured."
+            }
+            GatewayError::NotFound => "There is nothing at this address of the gateway.",
         }
     }
 
-    /// The same sentence in Korean, for the pages a visitor's browser shows (§9).
+    /// The same sentence in Korean, for the pages a visitor's browser shows (docs/sessions.md).
     pub fn message_ko(self) -> &'static str {
         match self {
             GatewayError::MissingImpUid => "확인할 본인인증 정보(imp_uid)가 요청에 없습니다.",
@@ -186,6 +205,9 @@ impl GatewayError {
             GatewayError::InvalidState => {
                 "이 브라우저에서 시작한 본인인증이 아닙니다. 처음부터 다시 인증해 주세요."
             }
+            GatewayError::MissingGate => "인증 요청에 확인할 영역(gate)이 지정되지 않았습니다.",
+            GatewayError::UnknownGate => "인증 요청이 설정되지 않은 영역(gate)을 가리킵니다.",
+            GatewayError::NotFound => "요청하신 주소를 찾을 수 없습니다.",
         }
     }
 }
@@ -343,6 +365,9 @@ mod tests {
                 "verification_required",
             ),
             (GatewayError::InvalidState, 403, "invalid_state"),
+            (GatewayError::MissingGate, 400, "missing_gate"),
+            (GatewayError::UnknownGate, 404, "unknown_gate"),
+            (GatewayError::NotFound, 404, "not_found"),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status(), e.code()), (status, code));

@@ -3,10 +3,11 @@
 //!
 //! A request travels **route → extract → resolve (cache, then API) → judge (policy) → annotate
 //! (headers) → forward**, and the modules follow that path; gated paths add **normalise → gate
-//! → page → cookie**. The pure rooms ([`verification_id`], [`extract`], [`identity`],
-//! [`policy`], [`headers`], [`forwarded`], [`error`], [`secret`], [`path`], [`seal`],
-//! [`session`]) hold the logic and take "now" as an argument; the I/O rooms ([`provider`] with
-//! one folder per API, [`resolve`], [`proxy`], [`server`], [`sandbox`], [`echo`]) are thin.
+//! → page → cookie**. The pure rooms ([`route`], [`verify`], [`verification_id`], [`extract`],
+//! [`identity`], [`policy`], [`headers`], [`forwarded`], [`error`], [`secret`], [`path`],
+//! [`seal`], [`session`]) hold the logic and take "now" as an argument; the I/O rooms
+//! ([`provider`] with one folder per API, [`resolve`], [`state`], [`proxy`], [`server`],
+//! [`sandbox`], [`echo`]) are thin.
 
 pub mod access_log;
 pub mod admin;
@@ -26,13 +27,17 @@ pub mod provider;
 pub mod proxy;
 pub mod reload;
 pub mod resolve;
+pub mod route;
 pub mod sandbox;
 pub mod seal;
 pub mod secret;
 pub mod server;
 pub mod session;
 pub mod signing;
+pub mod state;
+pub mod store;
 pub mod verification_id;
+pub mod verify;
 pub mod warnings;
 
 /// The old path of [`provider::breaker`] (tests and benches name `verigate::breaker`).

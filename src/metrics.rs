@@ -26,6 +26,12 @@ const REQUEST_BUCKETS: [f64; 14] = [
 /// Buckets of the API call histograms.
 const API_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
+/// Buckets of the store command histogram: one loopback or same-zone round trip is well under a
+/// millisecond; `timeout_ms` bounds the slowest.
+const STORE_BUCKETS: [f64; 11] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+];
+
 /// What became of one request, as the `verdict` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestOutcome {
@@ -88,6 +94,11 @@ pub struct Metrics {
     breaker_open: IntGaugeVec,
     reloads_applied: IntCounter,
     reloads_refused: IntCounter,
+    /// `verigate_store_requests_total{op,result}`: calls to Valkey/Redis by operation and
+    /// result (`first`, `replay`, `hit`, `miss`, `ok` or an error name).
+    store_requests: IntCounterVec,
+    /// `verigate_store_request_seconds{op}`: commands that were sent.
+    store_seconds: HistogramVec,
 }
 
 /// The per-request metrics of one route (or of unrouted requests), resolved once.
@@ -149,6 +160,22 @@ fn histograms(name: &str, help: &str, buckets: Vec<f64>, labels: &[&str]) -> His
         HistogramOpts::new(name, help).buckets(buckets),
         labels,
     ))
+}
+
+/// The store's families: requests by `op` and `result`, command durations by `op`.
+fn store_families() -> (IntCounterVec, HistogramVec) {
+    let requests = counters(
+        "verigate_store_requests_total",
+        "Calls to the shared store (Valkey/Redis) by operation and result",
+        &["op", "result"],
+    );
+    let seconds = histograms(
+        "verigate_store_request_seconds",
+        "Duration of commands sent to the shared store",
+        STORE_BUCKETS.to_vec(),
+        &["op"],
+    );
+    (requests, seconds)
 }
 
 impl Metrics {
@@ -225,8 +252,11 @@ impl Metrics {
             "Configuration reloads (SIGHUP) by result: applied or refused",
             &["result"],
         );
+        let (store_requests, store_seconds) = store_families();
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(store_requests.clone()),
+            Box::new(store_seconds.clone()),
             Box::new(responses.clone()),
             Box::new(request_seconds.clone()),
             Box::new(breaker.clone()),
@@ -260,6 +290,8 @@ impl Metrics {
             breaker_open: breaker,
             reloads_applied: reloads.with_label_values(&["applied"]),
             reloads_refused: reloads.with_label_values(&["refused"]),
+            store_requests,
+            store_seconds,
         }
     }
 
@@ -299,6 +331,16 @@ impl Metrics {
     /// The duration histogram of one i'mport V1 endpoint (the series without `provider`).
     pub fn iamport_timer(&self, endpoint: &str) -> Histogram {
         self.iamport_seconds.with_label_values(&[endpoint])
+    }
+
+    /// Counts one call to the store: `op` and `result` are fixed names, never a key.
+    pub fn count_store(&self, op: &str, result: &str) {
+        self.store_requests.with_label_values(&[op, result]).inc();
+    }
+
+    /// The duration histogram of one store operation.
+    pub fn store_timer(&self, op: &str) -> Histogram {
+        self.store_seconds.with_label_values(&[op])
     }
 
     /// Everything, in the Prometheus text format.

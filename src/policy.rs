@@ -147,13 +147,26 @@ impl Policy {
 
     /// Judges a resolved verification at instant `now`: certification, freshness, then age.
     pub fn judge(&self, identity: &Identity, now: Timestamp) -> Judgement {
+        let judgement = self.judge_session(identity, now);
+        if identity.certified && self.is_stale(identity.certified_at, now) {
+            return Judgement {
+                verdict: Verdict::Unverified(FailureReason::Stale),
+                age: judgement.age,
+            };
+        }
+        judgement
+    }
+
+    /// Judges a session's person at instant `now`: certification, then age, without the
+    /// freshness window. Freshness is checked once, when the verification starts a session;
+    /// every later request of the session is judged on the age alone (today, in the policy's
+    /// zone), so a birthday during a session changes the verdict.
+    pub fn judge_session(&self, identity: &Identity, now: Timestamp) -> Judgement {
         let age = identity
             .birth_date
             .map(|birth| age_on(birth, self.today(now), self.age_basis));
         let verdict = if !identity.certified {
             Verdict::Unverified(FailureReason::NotCertified)
-        } else if self.is_stale(identity.certified_at, now) {
-            Verdict::Unverified(FailureReason::Stale)
         } else {
             match age {
                 None => Verdict::Deny(DenyReason::BirthUnknown),

@@ -16,7 +16,7 @@ use pingora::services::background::BackgroundService;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{self, Config};
-use crate::proxy::{GatewayState, Runtime};
+use crate::state::{GatewayState, Runtime};
 
 /// The background service that reloads on SIGHUP.
 pub struct Reloader {

@@ -15,9 +15,10 @@ use crate::metrics::Metrics;
 use crate::provider::iamport_v1::IamportV1;
 use crate::provider::portone_v2::PortOneV2;
 use crate::provider::{Provider, ProviderSet};
-use crate::proxy::{Gateway, GatewayState, Runtime, Upstreams};
+use crate::proxy::Gateway;
 use crate::reload::Reloader;
 use crate::resolve::Resolver;
+use crate::state::{GatewayState, Runtime, Upstreams};
 
 /// The upstream balancer; with `upstream.health_check`, a background service keeps it current.
 fn upstreams(
@@ -241,7 +242,7 @@ pub enum StartError {
     #[error(transparent)]
     PortOne(#[from] crate::provider::portone_v2::SetupError),
     #[error(transparent)]
-    Runtime(#[from] crate::proxy::RuntimeError),
+    Runtime(#[from] crate::state::RuntimeError),
     #[error("the upstream addresses cannot be balanced: {0}")]
     Upstreams(std::io::Error),
     #[error("upstream.health_check.path is not a valid request path")]

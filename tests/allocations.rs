@@ -1,18 +1,21 @@
 //! Heap allocations of the per-request pure steps of gating (issue 13's performance rule): a
-//! canonical path, a prefix match, a `Cookie` header without verigate's cookies and a local
-//! `rd` allocate nothing; opening a session in a warm scratch buffer allocates only the owned
+//! canonical path, a prefix match, finding a request's route, a `Cookie` header without
+//! verigate's cookies and a local `rd` allocate nothing; opening a session in a warm scratch buffer allocates only the owned
 //! strings of the session itself. Counted by a global allocator that counts per thread, so
 //! tests running in parallel do not disturb each other. (aws-lc's own C allocations, if any,
 //! do not pass through Rust's allocator and are not counted.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use verigate::identity::Identity;
 use verigate::imp_uid::ImpUid;
 use verigate::path::{Prefix, normalise};
+use verigate::policy::{AgeBasis, Policy};
+use verigate::route::{Gate, Matched, OnDeny, OnFailure, Route, Router};
 use verigate::seal::Sealer;
 use verigate::session::redirect::local_target;
 use verigate::session::{CookieSettings, Provider, SameSite, Session, SessionCookies};
@@ -70,6 +73,65 @@ fn a_canonical_path_is_normalised_and_matched_without_allocating() {
     // The counter does count: a path that needs rewriting allocates its new form.
     let (_, n) = allocations(|| normalise("//adult/./x").unwrap().len());
     assert!(n >= 1);
+}
+
+fn adult() -> Arc<Policy> {
+    Arc::new(Policy {
+        name: "adult".into(),
+        min_age: 19,
+        max_age: None,
+        age_basis: AgeBasis::Year,
+        timezone: jiff::tz::TimeZone::UTC,
+        max_certification_age: None,
+    })
+}
+
+fn route(name: &str, method: http::Method, path: &str) -> Route {
+    Route {
+        name: name.into(),
+        method,
+        path: path.into(),
+        provider: verigate::provider::ProviderName::Iamport,
+        imp_uid_from: verigate::extract::ImpUidSource::Auto,
+        imp_uid_field: "imp_uid".into(),
+        policy: adult(),
+        on_deny: OnDeny::Forward,
+        on_failure: OnFailure::Reject,
+        single_use: false,
+    }
+}
+
+#[test]
+fn routing_a_request_allocates_nothing() {
+    use http::Method;
+    let router = Router::new(
+        vec![
+            route("popup", Method::POST, "/certifications"),
+            route("redirect", Method::GET, "/certifications/redirect"),
+        ],
+        vec![Gate {
+            name: "adult".into(),
+            prefix: Prefix::new("/adult", false).unwrap(),
+            policy: adult(),
+        }],
+    );
+    let cases = [
+        (Method::POST, "/certifications", "callback"),
+        (Method::HEAD, "/certifications/redirect", "callback"),
+        (Method::GET, "/shop/items/42", "pass"),
+        (Method::GET, "/adult/x", "gated"),
+        (Method::GET, "/.verigate/verify", "endpoint"),
+        (Method::GET, "/.verigate/unknown", "endpoint"),
+    ];
+    for (method, path, want) in cases {
+        let (got, n) = allocations(|| match router.route(&method, path) {
+            Matched::Pass => "pass",
+            Matched::Callback { .. } => "callback",
+            Matched::Gated(_) => "gated",
+            Matched::Endpoint(_) => "endpoint",
+        });
+        assert_eq!((got, n), (want, 0), "{method} {path}");
+    }
 }
 
 fn cookies() -> SessionCookies {

@@ -305,17 +305,17 @@ impl Config {
             s.public_url.as_deref().unwrap_or("from the request")
         );
         let p = &s.page;
-        let merchant = match (&p.imp_code, &p.store_id) {
-            (Some(code), _) => format!("imp_code {code}"),
-            (None, Some(store)) => format!("store {store}"),
-            (None, None) => String::new(),
+        let merchant = match p.provider {
+            Provider::IamportV1 => format!("imp_code {}", p.imp_code),
+            Provider::PortOneV2 => format!("store {}", p.store_id),
         };
         let _ = writeln!(
             out,
-            "page      /.verigate/verify: sdk {} ({}), {merchant}, title {}",
-            provider_name(p.sdk),
-            p.sdk_url,
-            p.texts.title
+            "page      /.verigate/verify: sdk {} ({}), {merchant}, window {:?}, title {}",
+            provider_name(p.provider),
+            p.sdk_src(),
+            p.window,
+            p.title
         );
         out.push_str("gates:\n");
         for g in &self.gates {
@@ -330,7 +330,7 @@ impl Config {
                     ""
                 },
                 g.policy.name,
-                provider_name(p.sdk)
+                provider_name(p.provider)
             );
         }
     }

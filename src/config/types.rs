@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::extract::ImpUidSource;
 use crate::forwarded::TrustedProxies;
 use crate::identity::ForwardField;
 use crate::policy::Policy;
@@ -146,71 +145,7 @@ pub struct HeaderSettings {
     pub forward: Vec<ForwardField>,
 }
 
-/// What a route does with a `deny` verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnDeny {
-    /// Forward with verdict `deny` and the identity headers.
-    Forward,
-    /// Answer 403 `age_requirement_not_met`.
-    Reject,
-}
-
-impl OnDeny {
-    /// The name in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnDeny::Forward => "forward",
-            OnDeny::Reject => "reject",
-        }
-    }
-}
-
-/// What a route does when there is no verified person (not found, not certified, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFailure {
-    /// Answer 403 with the failure's error code.
-    Reject,
-    /// Forward with verdict `unverified` and the reason.
-    Forward,
-}
-
-impl OnFailure {
-    /// The name in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnFailure::Reject => "reject",
-            OnFailure::Forward => "forward",
-        }
-    }
-}
-
-/// One `[[routes]]` entry: a request the gateway intercepts and verifies.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Route {
-    /// Unique; labels logs and metrics.
-    pub name: Arc<str>,
-    /// Upper-case.
-    pub method: http::Method,
-    /// Exact path, starting with `/`, without query or fragment.
-    pub path: String,
-    /// The API its ids are resolved with.
-    pub provider: ProviderName,
-    /// Where the imp_uid is taken from.
-    pub imp_uid_from: ImpUidSource,
-    /// The query or body field holding the id (non-empty; by default `imp_uid` on i'mport
-    /// routes, `identityVerificationId` on PortOne routes).
-    pub imp_uid_field: String,
-    /// The policy the person is judged against.
-    pub policy: Arc<Policy>,
-    /// What a `deny` verdict does.
-    pub on_deny: OnDeny,
-    /// What a failure does.
-    pub on_failure: OnFailure,
-    /// Whether an imp_uid may pass this route only once.
-    pub single_use: bool,
-}
+pub use crate::route::{OnDeny, OnFailure, Route};
 
 impl Config {
     /// Makes every relative file path of the configuration relative to `base` (the config

@@ -1,4 +1,4 @@
-//! What the session and state cookies hold, and their wire forms (contract §9.3, §9.4).
+//! What the session and state cookies hold, and their wire forms (docs/sessions.md, "The cookie").
 //!
 //! A [`Session`] is a certified [`Identity`] cut down to what gated requests need (name, birth
 //! date, `certified_at`, the `headers.forward` fields) plus when it was issued and expires; a
@@ -7,6 +7,7 @@
 //! 4 KiB a browser keeps. Liveness is judged here from the sealed times and "now", an argument.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 use std::time::Duration;
 
 use base64::Engine;
@@ -23,7 +24,7 @@ use crate::identity::Identity;
 use crate::imp_uid::ImpUid;
 use crate::seal::SealError;
 
-/// The longest a state cookie lives (§9.2: ≤ 15 minutes).
+/// The longest a state cookie lives (at most 15 minutes).
 pub const STATE_TTL: Duration = Duration::from_secs(15 * 60);
 /// How far in the future an `issued_at` may lie (clock skew across a fleet).
 pub const ISSUED_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -223,9 +224,40 @@ impl State {
         }
     }
 
-    /// Whether a callback's `merchant_uid` / `identityVerificationId` is the one minted here.
+    /// The id the page hands the SDK for this visit. V1's `merchant_uid` is the minted id
+    /// itself; a V2 `identityVerificationId` must be letters and digits only, at most 40 (KCP's
+    /// rule, the strictest PortOne documents), so it is `vg` and the minted nonce in hex
+    /// (34 characters), the same nonce in another spelling.
+    pub fn page_id(&self) -> Cow<'_, str> {
+        let id = self.id.as_str();
+        match self.provider {
+            Provider::IamportV1 => Cow::Borrowed(id),
+            Provider::PortOneV2 => {
+                let nonce = id
+                    .strip_prefix("vg_")
+                    .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
+                    .filter(|n| n.len() == 16);
+                Cow::Owned(match nonce {
+                    Some(n) => n.iter().fold(String::from("vg"), |mut s, b| {
+                        let _ = write!(s, "{b:02x}");
+                        s
+                    }),
+                    // Not minted here (a state sealed by another version): its letters and
+                    // digits, which still only this state can name.
+                    None => id
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .take(40)
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    /// Whether a callback's `merchant_uid` / `identityVerificationId` is the one this visit's
+    /// page handed the SDK ([`State::page_id`]).
     pub fn binds(&self, id: &str) -> bool {
-        self.id.as_str() == id
+        !id.is_empty() && self.page_id() == id
     }
 }
 

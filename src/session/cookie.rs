@@ -5,7 +5,7 @@
 //! against "now" (an argument), never the browser's `Max-Age`: a cookie that does not open, has
 //! expired, was issued in the future or outlives today's `ttl` is simply no session.
 //!
-//! Names follow the spec (§9.3): `__Host-<name>` and `__Host-<name>_state` when `secure`, the
+//! Names (docs/sessions.md): `__Host-<name>` and `__Host-<name>_state` when `secure`, the
 //! bare names otherwise. Both cookies, in either form, are removed from the `Cookie` header sent
 //! upstream; every other cookie is passed on byte for byte.
 

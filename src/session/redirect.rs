@@ -1,11 +1,11 @@
-//! Where a person goes after verifying: `rd` is only ever a local path (contract §9.3 step 4).
+//! Where a person goes after verifying: `rd` is only ever a local path (docs/sessions.md).
 //!
 //! Browsers read more into a `Location` than its first character: `//evil` and `/\evil` are
 //! other hosts, a tab or newline inside is dropped (`/%09/evil`), and decoded escapes reopen each
 //! of these (oauth2-proxy CVE-2020-5233, -11053, -4037). So after the one percent-decoding a
 //! query value gets, `rd` must start with exactly one `/` followed by neither `/` nor `\`, and
 //! hold no control character, whitespace or `\` anywhere; its path then goes through the same
-//! normaliser as gating (§9.5), and it must not lead into `/.verigate`. What comes out is
+//! normaliser as gating (`crate::path`), and it must not lead into `/.verigate`. What comes out is
 //! re-built from the normalised path and the query, never a scheme or host taken from input.
 //! Anything else becomes `/`. The page checks `rd` when served and the callback checks again.
 

@@ -5,13 +5,13 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use super::{Checker, UrlProblem, url_problem};
+use super::{Checker, url_problem};
 use crate::config::raw::{RawPage, RawSession, S};
 use crate::provider::ProviderName;
 use crate::seal::decode_secret;
 use crate::secret::Secret;
 use crate::session::cookie::{MAX_NAME_LEN, valid_name};
-use crate::session::{CookieSettings, PageSettings, PageTexts, Provider, SessionSettings};
+use crate::session::{CookieSettings, PageSettings, Provider, SdkUrl, SessionSettings};
 
 /// Browsers keep a cookie at most 400 days (RFC 6265bis), so a longer session cannot exist.
 const MAX_SESSION_TTL_SECS: u64 = 400 * 24 * 3600;
@@ -153,47 +153,34 @@ impl Checker<'_> {
             ProviderName::Iamport => Provider::IamportV1,
             ProviderName::Portone => Provider::PortOneV2,
         };
-        let sdk_url = match r
-            .sdk_url
-            .as_ref()
-            .filter(|u| !u.get_ref().trim().is_empty())
-        {
-            Some(url) => self.sdk_url(url, &t),
-            None => sdk.default_sdk_url().to_string(),
-        };
+        let mut page = PageSettings::new(sdk);
+        page.sdk_url = set(&r.sdk_url).and_then(|url| self.sdk_url(url, &t));
         // `""` is "not set", as the commented example writes the optional keys.
-        let imp_code = self.imp_code(set(&r.imp_code), sdk, &t);
-        let store_id = self.page_store(set(&r.store_id), sdk, portone_store, &t);
-        let channel_key = r
-            .channel_key
-            .as_ref()
-            .filter(|k| !k.get_ref().trim().is_empty())
-            .map(|k| self.text(k, &t, "`channel_key` in [session.page]", 200));
-        let texts = self.page_texts(&r, &t);
-        PageSettings {
-            sdk,
-            sdk_url,
-            imp_code,
-            store_id,
-            channel_key,
-            texts,
+        page.imp_code = self.imp_code(set(&r.imp_code), sdk, &t).unwrap_or_default();
+        page.store_id = self
+            .page_store(set(&r.store_id), sdk, portone_store, &t)
+            .unwrap_or_default();
+        if let Some(key) = set(&r.channel_key) {
+            page.channel_key = self.text(key, &t, "`channel_key` in [session.page]", 200);
         }
+        page.window = r.window;
+        self.page_texts(&r, &t, &mut page);
+        page
     }
 
-    fn sdk_url(&mut self, raw: &S<String>, t: &Range<usize>) -> String {
+    fn sdk_url(&mut self, raw: &S<String>, t: &Range<usize>) -> Option<SdkUrl> {
         let url = raw.get_ref().trim();
-        match url_problem(url) {
-            None | Some(UrlProblem::Path) => {}
-            Some(problem) => self.error(
-                &raw.span(),
-                t,
-                format!(
-                    "`sdk_url` in [session.page] {problem}, such as {} (found `{url}`)",
-                    Provider::IamportV1.default_sdk_url()
-                ),
-            ),
+        match SdkUrl::parse(url) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                self.error(
+                    &raw.span(),
+                    t,
+                    format!("`sdk_url` in [session.page]: {e} (found `{url}`)"),
+                );
+                None
+            }
         }
-        url.to_string()
     }
 
     /// V1 needs the merchant code (`imp` and digits); V2 has none.
@@ -274,13 +261,13 @@ impl Checker<'_> {
         }
     }
 
-    fn page_texts(&mut self, r: &RawPage, t: &Range<usize>) -> PageTexts {
-        let mut texts = PageTexts::default();
+    fn page_texts(&mut self, r: &RawPage, t: &Range<usize>, page: &mut PageSettings) {
         let fields = [
-            (&r.title, &mut texts.title, "title"),
-            (&r.intro, &mut texts.intro, "intro"),
-            (&r.button, &mut texts.button, "button"),
-            (&r.failure, &mut texts.failure, "failure"),
+            (&r.title, &mut page.title, "title"),
+            (&r.intro, &mut page.intro, "intro"),
+            (&r.button, &mut page.button, "button"),
+            (&r.failure, &mut page.failure, "failure"),
+            (&r.retry, &mut page.retry, "retry"),
         ];
         for (raw, text, key) in fields {
             if let Some(raw) = raw {
@@ -292,7 +279,6 @@ impl Checker<'_> {
                 );
             }
         }
-        texts
     }
 }
 

@@ -1,7 +1,8 @@
 //! [session] and [session.page]: defaults, the secrets, the cookie, the page's SDK and texts.
 
 use super::*;
-use crate::session::{IAMPORT_SDK_URL, PORTONE_SDK_URL, PageTexts, Provider, SameSite};
+use crate::session::page::{IAMPORT_SDK_URL, PORTONE_SDK_URL};
+use crate::session::{PageSettings, Provider, SameSite, WindowMode};
 
 /// 32 bytes of 0x01, base64: a second secret.
 const SECRET2: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
@@ -25,15 +26,17 @@ fn the_smallest_session_setup_gets_the_documented_defaults() {
     assert_eq!(s.secrets[0].expose(), HMAC32);
     assert!(s.sealer().is_ok());
     let p = &s.page;
-    assert_eq!(p.sdk, Provider::IamportV1);
-    assert_eq!(p.sdk_url, IAMPORT_SDK_URL);
-    assert_eq!(p.imp_code.as_deref(), Some("imp12345678"));
-    assert_eq!(
-        (p.store_id.as_deref(), p.channel_key.as_deref()),
-        (None, None)
-    );
-    assert_eq!(p.texts, PageTexts::default());
-    assert_eq!(p.texts.title, "성인 인증");
+    assert_eq!(p.provider, Provider::IamportV1);
+    assert_eq!(p.sdk_src(), IAMPORT_SDK_URL);
+    assert_eq!(p.imp_code, "imp12345678");
+    assert_eq!((p.store_id.as_str(), p.channel_key.as_str()), ("", ""));
+    // Everything else is the page room's Korean default.
+    let defaults = PageSettings {
+        imp_code: "imp12345678".into(),
+        ..PageSettings::new(Provider::IamportV1)
+    };
+    assert_eq!(*p, defaults);
+    assert_eq!(p.title, "성인 인증");
     assert_eq!(c.gates.len(), 1);
     let g = &c.gates[0];
     assert_eq!((&*g.name, g.prefix.as_str()), ("adult-area", "/adult"));
@@ -50,6 +53,7 @@ fn every_session_and_page_key_is_taken() {
          [session.page]\nsdk = \"iamport\"\nimp_code = \"imp1\"\nchannel_key = \"channel-key-1\"\n\
          sdk_url = \"http://127.0.0.1:8089/__sandbox/sdk/iamport.js\"\ntitle = \"Adults only\"\n\
          intro = \"Verify your age.\"\nbutton = \"Verify\"\nfailure = \"That did not work.\"\n\
+         retry = \"Again\"\nwindow = \"redirect\"\n\
          [[gates]]\nname = \"a\"\nprefix = \"/Adult\"\npolicy = \"adult\"\ncase_insensitive = true\n\
          {MINIMAL}"
     );
@@ -65,16 +69,22 @@ fn every_session_and_page_key_is_taken() {
     // Order is kept: the first seals.
     assert_eq!(s.secrets[0].expose(), SECRET2);
     let p = s.page;
-    assert_eq!(p.sdk_url, "http://127.0.0.1:8089/__sandbox/sdk/iamport.js");
-    assert_eq!(p.channel_key.as_deref(), Some("channel-key-1"));
     assert_eq!(
-        p.texts,
-        PageTexts {
-            title: "Adults only".into(),
-            intro: "Verify your age.".into(),
-            button: "Verify".into(),
-            failure: "That did not work.".into(),
-        }
+        p.sdk_src(),
+        "http://127.0.0.1:8089/__sandbox/sdk/iamport.js"
+    );
+    assert_eq!(p.channel_key, "channel-key-1");
+    assert_eq!(p.window, WindowMode::Redirect);
+    let texts = [&p.title, &p.intro, &p.button, &p.failure, &p.retry];
+    assert_eq!(
+        texts,
+        [
+            "Adults only",
+            "Verify your age.",
+            "Verify",
+            "That did not work.",
+            "Again"
+        ]
     );
     assert!(c.gates[0].prefix.matches("/ADULT/x"));
 }
@@ -236,16 +246,16 @@ fn the_portone_page_takes_a_store_from_the_page_or_from_portone() {
         "[portone]\nstore_id = \"store-1\"\n{session}[session.page]\nchannel_key = \"ck\"\n{MINIMAL}"
     ));
     let p = c.session.unwrap().page;
-    assert_eq!(p.sdk, Provider::PortOneV2);
-    assert_eq!(p.sdk_url, PORTONE_SDK_URL);
-    assert_eq!(p.store_id.as_deref(), Some("store-1"));
-    assert_eq!(p.imp_code, None);
-    assert_eq!(p.channel_key.as_deref(), Some("ck"));
+    assert_eq!(p.provider, Provider::PortOneV2);
+    assert_eq!(p.sdk_src(), PORTONE_SDK_URL);
+    assert_eq!(p.store_id, "store-1");
+    assert_eq!(p.imp_code, "");
+    assert_eq!(p.channel_key, "ck");
     // The page's own store wins.
     let c = ok(&format!(
         "[portone]\nstore_id = \"store-1\"\n{session}[session.page]\nstore_id = \"store-2\"\n{MINIMAL}"
     ));
-    assert_eq!(c.session.unwrap().page.store_id.as_deref(), Some("store-2"));
+    assert_eq!(c.session.unwrap().page.store_id, "store-2");
     let (_, _, message) = one_error(&format!(
         "[portone]\nstore_id = \"s\"\n{session}[session.page]\nimp_code = \"imp1\"\n{MINIMAL}"
     ));
@@ -275,7 +285,7 @@ fn with_both_providers_the_page_names_its_sdk() {
     assert_eq!(line, 8);
     assert!(message.contains("is for sdk = \"iamport\""), "{message}");
     let c = ok(&text.replace("imp_code = \"imp1\"\n", ""));
-    assert_eq!(c.session.unwrap().page.sdk, Provider::PortOneV2);
+    assert_eq!(c.session.unwrap().page.provider, Provider::PortOneV2);
 }
 
 #[test]
@@ -298,15 +308,19 @@ fn page_texts_and_the_sdk_url_are_checked() {
         ),
         (
             "sdk_url = \"cdn.iamport.kr/v1/iamport.js\"".to_string(),
-            "`sdk_url` in [session.page] is not a URL",
+            "`sdk_url` in [session.page]: sdk_url must be an absolute http(s) URL of a script",
         ),
         (
             "sdk_url = \"ftp://cdn.example/sdk.js\"".to_string(),
-            "`sdk_url` in [session.page] must be an http:// or https:// URL",
+            "(found `ftp://cdn.example/sdk.js`)",
         ),
         (
-            "sdk_url = \"https://cdn.example/x.js?v=1\"".to_string(),
-            "`sdk_url` in [session.page] must not have a query string",
+            "sdk_url = \"https://cdn.example\"".to_string(),
+            "`sdk_url` in [session.page]: sdk_url must be",
+        ),
+        (
+            "window = \"tab\"".to_string(),
+            "`window` in [session.page] must be one of \"auto\", \"popup\", \"redirect\", not \"tab\"",
         ),
     ];
     for (line, fragment) in cases {
@@ -319,7 +333,7 @@ fn page_texts_and_the_sdk_url_are_checked() {
         "{session}sdk_url = \"\"\nchannel_key = \"\"\n{MINIMAL}"
     ));
     let p = c.session.unwrap().page;
-    assert_eq!((p.sdk_url.as_str(), p.channel_key), (IAMPORT_SDK_URL, None));
+    assert_eq!((p.sdk_src(), p.channel_key.as_str()), (IAMPORT_SDK_URL, ""));
 }
 
 #[test]

@@ -1,10 +1,17 @@
 //! Unit tests of the session room, one file per concern (`cookie`: the session and state
-//! cookies; `redirect`: the `rd` check); the small helpers of `session/mod.rs` are tested here.
+//! cookies; `redirect`: the `rd` check; `page`, `gate`, `forward_auth`, `refusal`, `origin`,
+//! `markup`); the small helpers of `session/mod.rs` are tested here.
 
 use super::*;
 
 mod cookie;
+mod forward_auth;
+mod gate;
+mod markup;
+mod origin;
+mod page;
 mod redirect;
+mod refusal;
 
 #[test]
 fn the_reserved_prefix_is_matched_on_a_segment_boundary_in_any_case() {

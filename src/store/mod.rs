@@ -1,0 +1,228 @@
+//! The store room: the state a fleet of gateways shares (`[store]`), behind two traits.
+//!
+//! - [`UsedSet`]: the ids that passed a `single_use` route. `first_use` is atomic across every
+//!   gateway sharing the store: of concurrent callers for one key, exactly one gets `true`.
+//! - [`SharedCache`]: resolved verifications shared by the fleet, each with the time it has left.
+//!   The moka cache in `resolve` stays in front of it as the local tier, so a local hit never
+//!   leaves the process.
+//!
+//! Two implementations: [`memory::MemoryUsedSet`] is the in-process set of a lone gateway (no
+//! `[store]`), and [`valkey::ValkeyStore`] speaks to Valkey or Redis (`[store]`), implementing
+//! both traits. [`scratch::ScratchServer`] starts a throwaway `redis-server` for the test suites.
+//!
+//! **The fail policy.** A [`UsedSet`] error means 503 `verification_unavailable`: first use
+//! cannot be proven, so the gateway fails closed and never falls back to a per-instance set
+//! (which would let each instance pass the same id once). A [`SharedCache`] error is logged
+//! (rate-limited, by the store), counted in `verigate_store_requests_total`, and skipped: the
+//! resolver asks the provider, so store trouble only costs API calls. Values in the shared cache
+//! are sealed ([`crate::seal`]) under `store.secret`: they hold names and birth dates, and a
+//! store is not a place for them in clear.
+
+pub mod memory;
+pub mod scratch;
+pub mod valkey;
+mod value;
+
+#[cfg(test)]
+mod conformance;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::provider::ProviderName;
+use crate::resolve::Resolved;
+use crate::secret::Secret;
+use crate::verification_id::VerificationId;
+
+/// The key of one single-use mark: the provider beside the id, so two providers' ids of the
+/// same text never collide.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UseKey {
+    pub provider: ProviderName,
+    pub id: VerificationId,
+}
+
+impl UseKey {
+    pub fn new(provider: ProviderName, id: VerificationId) -> Self {
+        UseKey { provider, id }
+    }
+}
+
+/// The key of one shared verification: the provider beside the id, as in `resolve`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub provider: ProviderName,
+    pub id: VerificationId,
+}
+
+impl CacheKey {
+    pub fn new(provider: ProviderName, id: VerificationId) -> Self {
+        CacheKey { provider, id }
+    }
+}
+
+/// A verification read from the shared cache, with the time it has left there: the local copy
+/// must not outlive the shared one.
+#[derive(Debug, Clone)]
+pub struct SharedEntry {
+    pub value: Resolved,
+    pub ttl: Duration,
+}
+
+/// Ids that passed a single-use route. `first_use` is atomic across every gateway sharing the
+/// store: of concurrent callers for one key, exactly one gets `true`. An error means the answer
+/// is unknown: the caller answers 503 and does not forward.
+#[async_trait]
+pub trait UsedSet: Send + Sync {
+    /// Marks `key` as used for `remember`; `Ok(false)` when it already was (a replay).
+    async fn first_use(&self, key: &UseKey, remember: Duration) -> Result<bool, StoreError>;
+}
+
+/// Resolved verifications shared by a fleet. An error is only a miss to the caller.
+#[async_trait]
+pub trait SharedCache: Send + Sync {
+    /// The verification stored under `key`, if any, with the time it has left.
+    async fn get(&self, key: &CacheKey) -> Result<Option<SharedEntry>, StoreError>;
+    /// Stores `value` for `ttl`. A negative value (not found, failed, not certified) never
+    /// replaces what is already stored, so a slow instance cannot hide a fresher "found".
+    async fn put(&self, key: &CacheKey, value: &Resolved, ttl: Duration) -> Result<(), StoreError>;
+}
+
+/// Why the store gave no answer. Never holds a key's value, a password or personal data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store could not be reached (refused or reset; a redis:// URL to a TLS port is reset)"
+    )]
+    Unreachable,
+    #[error(
+        "the store did not answer within timeout_ms (frozen or overloaded; a rediss:// URL to a plain port waits like this)"
+    )]
+    Timeout,
+    #[error("the store rejected verigate's credentials (wrong user or password in store.url)")]
+    AuthRejected,
+    #[error("the store refused a command verigate needs (its ACL lacks GET, SET or PING)")]
+    Denied,
+    #[error(
+        "the TLS handshake with the store failed (rediss:// against a plain port, or the reverse, or an untrusted certificate)"
+    )]
+    Tls,
+    #[error("the store answered an error ({0})")]
+    Server(&'static str),
+    #[error("the store failed repeatedly; calls are paused (circuit open)")]
+    CircuitOpen,
+    #[error(
+        "a stored value did not open (tampered, sealed under another store.secret, or another key's)"
+    )]
+    Unreadable,
+    #[error("the value is too large to store")]
+    TooLarge,
+}
+
+impl StoreError {
+    /// A short fixed name: the `result` label of `verigate_store_requests_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            StoreError::Unreachable => "unreachable",
+            StoreError::Timeout => "timeout",
+            StoreError::AuthRejected => "auth_rejected",
+            StoreError::Denied => "denied",
+            StoreError::Tls => "tls",
+            StoreError::Server(_) => "server_error",
+            StoreError::CircuitOpen => "circuit_open",
+            StoreError::Unreadable => "unreadable",
+            StoreError::TooLarge => "too_large",
+        }
+    }
+
+    /// Whether the command may have run although no answer came: retrying it must be
+    /// idempotent.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, StoreError::Unreachable | StoreError::Timeout)
+    }
+}
+
+/// The longest `key_prefix`.
+pub const MAX_PREFIX_LEN: usize = 64;
+
+/// `[store]`: where the shared state lives. The room owns its settings; config builds them.
+#[derive(Clone, PartialEq)]
+pub struct StoreSettings {
+    /// `redis://` or `rediss://` (TLS), with user and password if the store wants them.
+    pub url: Secret,
+    /// Put before every key, e.g. `verigate:prod:`, so that one store serves several fleets.
+    pub key_prefix: String,
+    /// The bound on every command.
+    pub timeout: Duration,
+    /// Base64 of 32 bytes: the key that seals cached verifications.
+    pub secret: Secret,
+}
+
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("url", &redacted_url(self.url.expose()))
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` without its user and password, for logs and `verigate check`.
+pub fn redacted_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://<redacted>@{host}"),
+            None => url.to_string(),
+        },
+        None => "<not a URL>".into(),
+    }
+}
+
+/// Why `[store]` cannot be used. Never holds the password or the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreSettingsError {
+    #[error("store.url must start with redis:// or rediss://")]
+    Scheme,
+    #[error("store.url is not a valid Redis URL")]
+    Url,
+    #[error(
+        "store.key_prefix must be 1 to {MAX_PREFIX_LEN} printable ASCII characters without spaces or braces"
+    )]
+    Prefix,
+    #[error("store.timeout_ms must be at least 1")]
+    Timeout,
+    #[error("store.secret: {0}")]
+    Secret(crate::seal::SealError),
+}
+
+impl StoreSettings {
+    /// Checks everything that can be checked without the store: the URL's scheme and form, the
+    /// prefix, the timeout and the secret.
+    pub fn check(&self) -> Result<(), StoreSettingsError> {
+        let url = self.url.expose();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(StoreSettingsError::Scheme);
+        }
+        redis::Client::open(url).map_err(|_| StoreSettingsError::Url)?;
+        let p = &self.key_prefix;
+        if p.is_empty()
+            || p.len() > MAX_PREFIX_LEN
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
+        {
+            return Err(StoreSettingsError::Prefix);
+        }
+        if self.timeout.is_zero() {
+            return Err(StoreSettingsError::Timeout);
+        }
+        crate::seal::decode_secret(0, self.secret.expose()).map_err(StoreSettingsError::Secret)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+//! The store room's tests: settings here, the Valkey store against a real server in `valkey`.
+
+mod valkey;
+
+use super::*;
+use base64::Engine;
+
+pub(super) fn settings(url: &str, prefix: &str) -> StoreSettings {
+    StoreSettings {
+        url: Secret::new(url),
+        key_prefix: prefix.into(),
+        timeout: Duration::from_millis(100),
+        secret: Secret::new(base64::engine::general_purpose::STANDARD.encode([7u8; 32])),
+    }
+}
+
+#[test]
+fn settings_are_checked_before_any_connection() {
+    assert_eq!(
+        settings("redis://127.0.0.1:6379/0", "verigate:").check(),
+        Ok(())
+    );
+    assert_eq!(
+        settings("rediss://u:p@cache.internal:6380", "v:").check(),
+        Ok(())
+    );
+    assert_eq!(
+        settings("http://127.0.0.1", "v:").check(),
+        Err(StoreSettingsError::Scheme)
+    );
+    for prefix in ["", "has space", "{tag}", &"p".repeat(MAX_PREFIX_LEN + 1)] {
+        assert_eq!(
+            settings("redis://h", prefix).check(),
+            Err(StoreSettingsError::Prefix),
+            "{prefix:?}"
+        );
+    }
+    let mut s = settings("redis://h", "v:");
+    s.timeout = Duration::ZERO;
+    assert_eq!(s.check(), Err(StoreSettingsError::Timeout));
+    s.timeout = Duration::from_millis(5);
+    s.secret = Secret::new("c2hvcnQ=");
+    assert!(matches!(s.check(), Err(StoreSettingsError::Secret(_))));
+}
+
+#[test]
+fn debug_never_prints_the_password_or_the_secret() {
+    let s = settings("rediss://gw:hunter2@cache.internal:6380/0", "v:");
+    let printed = format!("{s:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(!printed.contains(s.secret.expose()), "{printed}");
+    assert!(printed.contains("cache.internal:6380"), "{printed}");
+    assert_eq!(redacted_url("redis://h:1/0"), "redis://h:1/0");
+    assert_eq!(redacted_url("nonsense"), "<not a URL>");
+}

@@ -1,0 +1,401 @@
+//! The fleet's store on Valkey (7.2+) or Redis (6.2+): single use and the shared cache.
+//!
+//! One redis-rs `ConnectionManager` per process, cloned per call (one multiplexed connection,
+//! no pool: nothing here blocks). Its defaults would let one command wait seconds on the
+//! reconnect backoff, so it is tuned for a hot path: `response_timeout` is `timeout_ms`, a
+//! connect gives up after [`CONNECT_TIMEOUT`] (or `timeout_ms` if longer), and a failed
+//! reconnect is not retried in the background (the next command connects afresh). On top of
+//! that every command is wrapped in `tokio::time::timeout(timeout_ms)`, and a circuit breaker
+//! ([`crate::provider::breaker`]) stops sending while the store keeps failing, so a dead store
+//! costs a cache lookup nothing and a single-use check an immediate 503.
+//!
+//! Keys are `<key_prefix>v1:{<provider>:<id>}:<kind>`; the braces are a Cluster hash tag, so one
+//! id's keys share a slot, and ids are `[A-Za-z0-9_-]`, so they cannot inject braces.
+//! - `used`: `SET <key> <token> NX PX <remember>`; see [`ValkeyStore::mark`] for the retry.
+//! - `res`: `SET <key> <sealed> PX <ttl>` for a certified verification, `… NX PX …` for a
+//!   negative one, so a negative never overwrites what is there; read with `GET` and `PTTL` in
+//!   one `MULTI`, so the local copy never outlives the shared one.
+//!
+//! Values are sealed under `store.secret` with their own purpose (names the key prefix), and
+//! the sealed document names its provider and id (`value`), so a value copied onto another key
+//! does not open. Every call is counted in `verigate_store_requests_total{op,result}` and timed
+//! in `verigate_store_request_seconds{op}`; errors are logged at `warn`, rate-limited, with the
+//! operation and the error kind only.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, IntoConnectionInfo, RedisError, RedisResult, ServerErrorKind};
+
+use super::{
+    CacheKey, SharedCache, SharedEntry, StoreError, StoreSettings, StoreSettingsError, UseKey,
+    UsedSet, value,
+};
+use crate::metrics::Metrics;
+use crate::provider::ProviderName;
+use crate::provider::breaker::{Breaker, Transition};
+use crate::resolve::Resolved;
+use crate::seal::{MAX_SEALED_LEN, Purpose, Sealer, decode_secret};
+use crate::verification_id::VerificationId;
+use crate::warnings::{Throttle, WARN_EVERY};
+
+/// The shortest connect timeout: a TLS handshake to a store in the same zone fits well inside.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// What a call was for: the `op` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    FirstUse,
+    Get,
+    Put,
+    Ping,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::FirstUse => "first_use",
+            Op::Get => "get",
+            Op::Put => "put",
+            Op::Ping => "ping",
+        }
+    }
+}
+
+/// Valkey or Redis behind [`UsedSet`] and [`SharedCache`]. Cheap to share behind an `Arc`.
+pub struct ValkeyStore {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    sealer: Sealer,
+    purpose: Purpose,
+    breaker: Breaker,
+    metrics: Arc<Metrics>,
+    warnings: Throttle,
+    /// Why the last failed command failed: what `health` reports while the breaker is open, so
+    /// `/readyz` keeps naming a wrong password rather than "circuit open". Written on failures
+    /// only.
+    last_failure: std::sync::Mutex<Option<StoreError>>,
+}
+
+/// What a redis-rs error means for the gateway. Its text is not kept: it may quote the server.
+fn classify(e: &RedisError) -> StoreError {
+    if e.is_timeout() {
+        return StoreError::Timeout;
+    }
+    match e.kind() {
+        ErrorKind::AuthenticationFailed => return StoreError::AuthRejected,
+        ErrorKind::Server(ServerErrorKind::NoPerm) => return StoreError::Denied,
+        _ => {}
+    }
+    match e.code() {
+        Some("NOAUTH" | "WRONGPASS") => return StoreError::AuthRejected,
+        Some("NOPERM") => return StoreError::Denied,
+        Some(code) => return StoreError::Server(server_code(code)),
+        None => {}
+    }
+    if is_tls(e) {
+        return StoreError::Tls;
+    }
+    match e.kind() {
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Server("unparseable"),
+        _ => StoreError::Unreachable,
+    }
+}
+
+/// The server's error codes worth naming in a log line; any other is `ERR`.
+fn server_code(code: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "READONLY",
+        "MOVED",
+        "ASK",
+        "CLUSTERDOWN",
+        "CROSSSLOT",
+        "LOADING",
+        "MASTERDOWN",
+        "OOM",
+        "EXECABORT",
+    ];
+    KNOWN.into_iter().find(|k| *k == code).unwrap_or("ERR")
+}
+
+/// Whether a rustls error is somewhere in `e`'s chain: a failed handshake (an untrusted
+/// certificate, a server that does not speak TLS answering garbage).
+fn is_tls(e: &RedisError) -> bool {
+    use std::error::Error;
+    fn tls_in(mut source: Option<&(dyn Error + 'static)>) -> bool {
+        while let Some(s) = source {
+            if s.is::<rustls::Error>() {
+                return true;
+            }
+            // redis-rs keeps the cause as an `Arc<dyn Error>`; tokio-rustls wraps rustls's error
+            // in an `io::Error`, whose `source` skips it.
+            if let Some(inner) = s.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
+                return tls_in(Some(&**inner));
+            }
+            if let Some(io) = s.downcast_ref::<std::io::Error>()
+                && io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return true;
+            }
+            source = s.source();
+        }
+        false
+    }
+    tls_in(Some(e))
+}
+
+/// Milliseconds for `PX`: at least 1 (0 is refused by the server).
+fn px(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl ValkeyStore {
+    /// A store over `settings`, not yet connected (the first command connects), so the gateway
+    /// starts while the store is down. Must be called inside a tokio runtime.
+    pub fn new(
+        settings: &StoreSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreSettingsError> {
+        settings.check()?;
+        // Both rustls providers are linked (pingora pulls ring); name the one verigate uses.
+        crate::server::install_crypto_provider();
+        let info = settings
+            .url
+            .expose()
+            .into_connection_info()
+            .map_err(|_| StoreSettingsError::Url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(|_| StoreSettingsError::Url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(settings.timeout))
+            .set_connection_timeout(Some(settings.timeout.max(CONNECT_TIMEOUT)))
+            .set_number_of_retries(0)
+            .set_max_delay(CONNECT_TIMEOUT);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|_| StoreSettingsError::Url)?;
+        let secret =
+            decode_secret(0, settings.secret.expose()).map_err(StoreSettingsError::Secret)?;
+        let sealer = Sealer::new(&[&secret[..]]).map_err(StoreSettingsError::Secret)?;
+        let purpose = Purpose::new(&format!("verigate store {}v1 res", settings.key_prefix))
+            .map_err(StoreSettingsError::Secret)?;
+        Ok(ValkeyStore {
+            conn,
+            prefix: settings.key_prefix.clone(),
+            timeout: settings.timeout,
+            sealer,
+            purpose,
+            breaker: Breaker::new(),
+            metrics,
+            warnings: Throttle::new(Instant::now(), WARN_EVERY),
+            last_failure: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// For `/readyz`: `PING`, through the breaker (while it is open the store counts as
+    /// unreachable; a ping after the open period is its probe). The error says why: refused,
+    /// timed out, wrong password, TLS mismatch.
+    pub async fn health(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let result = self
+            .run(Op::Ping, async move {
+                redis::cmd("PING").query_async::<String>(&mut c).await
+            })
+            .await
+            .map(drop);
+        self.count(Op::Ping, result.as_ref().map(|()| "ok"));
+        match result {
+            Err(StoreError::CircuitOpen) => {
+                let last = self.last_failure.lock().ok().and_then(|l| l.clone());
+                Err(last.unwrap_or(StoreError::CircuitOpen))
+            }
+            other => other,
+        }
+    }
+
+    fn key(&self, provider: ProviderName, id: &VerificationId, kind: &str) -> String {
+        format!("{}v1:{{{provider}:{}}}:{kind}", self.prefix, id.as_str())
+    }
+
+    /// Sends one command through the breaker, bounded by `timeout_ms`, timed.
+    async fn run<T>(
+        &self,
+        op: Op,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let permit = self.breaker.admit().map_err(|_| StoreError::CircuitOpen)?;
+        let timer = self.metrics.store_timer(op.as_str()).start_timer();
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(&e)),
+            Err(_) => Err(StoreError::Timeout),
+        };
+        timer.observe_duration();
+        let transition = match &result {
+            Ok(_) => permit.success(),
+            Err(e) => {
+                if let Ok(mut last) = self.last_failure.lock() {
+                    *last = Some(e.clone());
+                }
+                permit.failure()
+            }
+        };
+        match transition {
+            Some(Transition::Opened { period, .. }) => tracing::warn!(
+                pause_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX),
+                "the store failed repeatedly: calls paused (circuit open)"
+            ),
+            Some(Transition::Closed) => tracing::info!("the store answers again: circuit closed"),
+            None => {}
+        }
+        result
+    }
+
+    /// Counts the outcome of one operation (`Ok(result label)`), logging errors rate-limited.
+    fn count(&self, op: Op, outcome: Result<&'static str, &StoreError>) {
+        match outcome {
+            Ok(label) => self.metrics.count_store(op.as_str(), label),
+            Err(e) => {
+                self.metrics.count_store(op.as_str(), e.label());
+                if let Some(suppressed) = self.warnings.admit(Instant::now()) {
+                    tracing::warn!(op = op.as_str(), error = %e, suppressed, "store call failed");
+                }
+            }
+        }
+    }
+
+    /// Sets the `used` key if it is absent; `true` when this request set it.
+    ///
+    /// The value is a random token of this request. A first `SET … NX PX` either lands (`OK`),
+    /// finds the key (nil: a replay), or leaves the outcome unknown (timed out, connection
+    /// dropped: the server may have run it). In that last case the one retry asks, atomically
+    /// (`MULTI`), "set it if absent, then what is there now?". Finding our own token means our
+    /// first try landed, so this is still the first use and never a false replay; another token
+    /// is a real replay. If the retry fails too, the error goes up and the request gets 503:
+    /// never a guess either way.
+    async fn mark(&self, key: &UseKey, remember: Duration) -> Result<bool, StoreError> {
+        let k = self.key(key.provider, &key.id, "used");
+        let token = format!("{:032x}", rand::random::<u128>());
+        let set = || {
+            let mut c = redis::cmd("SET");
+            c.arg(&k).arg(&token).arg("NX").arg("PX").arg(px(remember));
+            c
+        };
+        let mut conn = self.conn.clone();
+        let first = set();
+        let tried = self
+            .run(Op::FirstUse, async move {
+                first.query_async::<Option<String>>(&mut conn).await
+            })
+            .await;
+        match tried {
+            Ok(set) => Ok(set.is_some()),
+            Err(e) if e.is_ambiguous() => {
+                let mut p = redis::pipe();
+                p.atomic().add_command(set()).cmd("GET").arg(&k);
+                let mut conn = self.conn.clone();
+                let (landed, now) = self
+                    .run(Op::FirstUse, async move {
+                        p.query_async::<(Option<String>, Option<String>)>(&mut conn)
+                            .await
+                    })
+                    .await?;
+                Ok(landed.is_some() || now.as_deref() == Some(token.as_str()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read(&self, key: &CacheKey) -> Result<Option<SharedEntry>, StoreError> {
+        let k = self.key(key.provider, &key.id, "res");
+        let mut p = redis::pipe();
+        p.atomic().cmd("GET").arg(&k).cmd("PTTL").arg(&k);
+        let mut conn = self.conn.clone();
+        let (sealed, pttl) = self
+            .run(Op::Get, async move {
+                p.query_async::<(Option<String>, i64)>(&mut conn).await
+            })
+            .await?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let (plain, _) = self
+            .sealer
+            .open(&self.purpose, &sealed)
+            .ok_or(StoreError::Unreadable)?;
+        let value = value::decode(key, &plain).ok_or(StoreError::Unreadable)?;
+        // -1: no expiry (not written by verigate); the local lifetimes still bound the copy.
+        let ttl = match pttl {
+            -1 => Duration::MAX,
+            ms => Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+        };
+        Ok(Some(SharedEntry { value, ttl }))
+    }
+
+    async fn write(
+        &self,
+        key: &CacheKey,
+        value: &Resolved,
+        ttl: Duration,
+    ) -> Result<&'static str, StoreError> {
+        let plain = zeroize::Zeroizing::new(value::encode(key, value));
+        if Sealer::sealed_len(plain.len()) > MAX_SEALED_LEN {
+            return Err(StoreError::TooLarge);
+        }
+        let sealed = self
+            .sealer
+            .seal(&self.purpose, &plain)
+            .map_err(|_| StoreError::TooLarge)?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key.provider, &key.id, "res")).arg(sealed);
+        if !value.is_positive() {
+            // A negative never replaces anything: not a fresher "found" of a faster instance.
+            cmd.arg("NX");
+        }
+        cmd.arg("PX").arg(px(ttl));
+        let mut conn = self.conn.clone();
+        let set = self
+            .run(Op::Put, async move {
+                cmd.query_async::<Option<String>>(&mut conn).await
+            })
+            .await?;
+        Ok(if set.is_some() { "ok" } else { "kept" })
+    }
+}
+
+#[async_trait]
+impl UsedSet for ValkeyStore {
+    async fn first_use(&self, key: &UseKey, remember: Duration) -> Result<bool, StoreError> {
+        let result = self.mark(key, remember).await;
+        self.count(
+            Op::FirstUse,
+            result.as_ref().map(|&f| if f { "first" } else { "replay" }),
+        );
+        result
+    }
+}
+
+#[async_trait]
+impl SharedCache for ValkeyStore {
+    async fn get(&self, key: &CacheKey) -> Result<Option<SharedEntry>, StoreError> {
+        let result = self.read(key).await;
+        self.count(
+            Op::Get,
+            result
+                .as_ref()
+                .map(|e| if e.is_some() { "hit" } else { "miss" }),
+        );
+        result
+    }
+
+    async fn put(&self, key: &CacheKey, value: &Resolved, ttl: Duration) -> Result<(), StoreError> {
+        let result = self.write(key, value, ttl).await;
+        self.count(Op::Put, result.as_ref().copied());
+        result.map(drop)
+    }
+}
