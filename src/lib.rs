@@ -3,16 +3,16 @@
 //!
 //! A request travels **route → extract → resolve (cache, then API) → judge (policy) → annotate
 //! (headers) → forward**, and the modules follow that path; gated paths add **normalise → gate
-//! → page → cookie**. The pure rooms ([`verification_id`], [`extract`], [`identity`],
-//! [`policy`], [`headers`], [`forwarded`], [`error`], [`secret`], [`path`], [`seal`],
-//! [`session`]) hold the logic and take "now" as an argument; the I/O rooms ([`provider`] with
-//! one folder per API, [`resolve`], [`proxy`], [`server`], [`sandbox`], [`echo`]) are thin.
+//! → page → cookie**. The pure rooms ([`route`], [`verify`], [`verification_id`], [`extract`],
+//! [`identity`], [`policy`], [`headers`], [`forwarded`], [`error`], [`secret`], [`path`],
+//! [`seal`], [`session`]) hold the logic and take "now" as an argument; the I/O rooms
+//! ([`provider`] with one folder per API, [`resolve`], [`state`], [`proxy`], [`server`],
+//! [`sandbox`], [`echo`]) are thin.
 
 pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod demo;
-mod demo_sessions;
 pub mod echo;
 pub mod error;
 pub mod extract;

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -102,102 +102,111 @@ fn main() -> ExitCode {
             config,
             daemon,
             upgrade,
-        } => {
-            // Absolute before anything else: a daemon works from `/`, and SIGHUP rereads this.
-            let config = std::path::absolute(&config).unwrap_or(config);
-            let cfg = match verigate::config::load(&config) {
-                Ok(c) => c,
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    return ExitCode::from(2);
-                }
-            };
-            for w in cfg.warnings() {
-                tracing::warn!("{w}");
-            }
-            let lifecycle = verigate::server::Lifecycle { upgrade, daemon };
-            let log = match &cfg.server.access_log {
-                verigate::config::AccessLogTarget::Stdout => {
-                    Some(verigate::access_log::AccessLog::stdout())
-                }
-                verigate::config::AccessLogTarget::Off => None,
-                verigate::config::AccessLogTarget::File(path) => {
-                    match verigate::access_log::AccessLog::file(path) {
-                        Ok(log) => Some(log),
-                        Err(e) => {
-                            eprintln!("verigate: cannot open access log {}: {e}", path.display());
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                }
-            };
-            match verigate::server::build(cfg, lifecycle, log, Some(config)) {
-                Ok(server) => server.run_forever(),
-                Err(e) => {
-                    eprintln!("verigate: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Check { config } => match verigate::config::load(&config) {
-            Ok(cfg) => {
-                if let Err(e) = verigate::server::check_private_dirs(&cfg.server, false) {
-                    eprintln!("{}: {e}", config.display());
-                    return ExitCode::from(2);
-                }
-                println!("{}: ok", config.display());
-                print!("{}", cfg.describe());
-                for w in cfg.warnings() {
-                    println!("warning: {w}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{errors}");
-                ExitCode::from(2)
-            }
-        },
+        } => run(config, verigate::server::Lifecycle { upgrade, daemon }),
+        Command::Check { config } => check(&config),
         Command::Demo { once } => verigate::demo::run(once),
         Command::Keygen { alg, out } => verigate::signing::keygen(&alg, out.as_deref()),
-        Command::Echo { listen } => {
-            let served = tokio::runtime::Runtime::new().and_then(|rt| {
-                rt.block_on(async {
-                    let addr = verigate::echo::Echo::quiet().spawn(listen).await?;
-                    println!("echo app listening on http://{addr}");
-                    std::future::pending::<std::io::Result<()>>().await
-                })
-            });
-            match served {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("verigate echo: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Echo { listen } => echo(listen),
         Command::Sandbox {
             listen,
             people,
             portone_secret,
-        } => {
-            let rt = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
+        } => sandbox(listen, people.as_deref(), portone_secret),
+    }
+}
+
+/// `verigate run`: loads the file, opens the access log and serves until stopped.
+fn run(config: PathBuf, lifecycle: verigate::server::Lifecycle) -> ExitCode {
+    // Absolute before anything else: a daemon works from `/`, and SIGHUP rereads this.
+    let config = std::path::absolute(&config).unwrap_or(config);
+    let cfg = match verigate::config::load(&config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
+    let log = match &cfg.server.access_log {
+        verigate::config::AccessLogTarget::Stdout => {
+            Some(verigate::access_log::AccessLog::stdout())
+        }
+        verigate::config::AccessLogTarget::Off => None,
+        verigate::config::AccessLogTarget::File(path) => {
+            match verigate::access_log::AccessLog::file(path) {
+                Ok(log) => Some(log),
                 Err(e) => {
-                    eprintln!("verigate: {e}");
+                    eprintln!("verigate: cannot open access log {}: {e}", path.display());
                     return ExitCode::FAILURE;
                 }
-            };
-            match rt.block_on(verigate::sandbox::run_cli(
-                listen,
-                people.as_deref(),
-                portone_secret,
-            )) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("verigate sandbox: {e}");
-                    ExitCode::FAILURE
-                }
             }
+        }
+    };
+    match verigate::server::build(cfg, lifecycle, log, Some(config)) {
+        Ok(server) => server.run_forever(),
+        Err(e) => {
+            eprintln!("verigate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `verigate check`: the file's problems (exit 2), or its routes, policies and warnings.
+fn check(config: &Path) -> ExitCode {
+    match verigate::config::load(config) {
+        Ok(cfg) => {
+            if let Err(e) = verigate::server::check_private_dirs(&cfg.server, false) {
+                eprintln!("{}: {e}", config.display());
+                return ExitCode::from(2);
+            }
+            println!("{}: ok", config.display());
+            print!("{}", cfg.describe());
+            for w in cfg.warnings() {
+                println!("warning: {w}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `verigate echo`: the stand-in app alone, until stopped.
+fn echo(listen: SocketAddr) -> ExitCode {
+    let served = tokio::runtime::Runtime::new().and_then(|rt| {
+        rt.block_on(async {
+            let addr = verigate::echo::Echo::quiet().spawn(listen).await?;
+            println!("echo app listening on http://{addr}");
+            std::future::pending::<std::io::Result<()>>().await
+        })
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verigate echo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `verigate sandbox`: the simulated APIs alone, until stopped.
+fn sandbox(listen: SocketAddr, people: Option<&Path>, portone_secret: Option<String>) -> ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("verigate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(verigate::sandbox::run_cli(listen, people, portone_secret)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verigate sandbox: {e}");
+            ExitCode::FAILURE
         }
     }
 }

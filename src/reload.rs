@@ -192,6 +192,28 @@ policy = "adult"
     }
 
     #[test]
+    fn a_provider_added_removed_or_changed_is_fixed_at_start() {
+        let old = config();
+        let both = config::parse(
+            &format!(
+                "[portone]\napi_secret = \"p\"\n{}provider = \"iamport\"\n",
+                FILE
+            ),
+            "gateway.toml",
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(fixed_changes(&old, &both), ["portone"]);
+        assert_eq!(fixed_changes(&both, &old), ["portone"]);
+        let mut rotated = both.clone();
+        rotated.portone.as_mut().unwrap().api_secret = Secret::new("q");
+        assert_eq!(fixed_changes(&both, &rotated), ["portone.api_secret"]);
+        let mut v2_only = both.clone();
+        v2_only.iamport = None;
+        assert_eq!(fixed_changes(&both, &v2_only), ["iamport"]);
+    }
+
+    #[test]
     fn settings_applied_live_are_not_reported() {
         let (old, mut new) = (config(), config());
         new.server.max_body_bytes = 1024;

@@ -5,7 +5,7 @@
 //! matched by exact method and exact path (a `GET` route also takes `HEAD`), in file order, with
 //! no allocation: a handful of routes is faster to scan than to hash. Everything under
 //! `/.verigate/` is the gateway's own and never forwarded (an unknown one is 404); gates match
-//! prefixes on segment boundaries of the normalised path (README, "Verification sessions").
+//! prefixes on segment boundaries of the normalised path (see [`crate::path`]).
 //! Pure: no clock, no socket, no global.
 
 use std::sync::Arc;
@@ -13,7 +13,6 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::extract::ImpUidSource;
-use crate::path::Prefix;
 use crate::policy::Policy;
 use crate::provider::ProviderName;
 use crate::session;
@@ -67,7 +66,7 @@ pub struct Route {
     pub method: http::Method,
     /// Exact path, starting with `/`, without query or fragment.
     pub path: String,
-    /// The API its ids are resolved with.
+    /// The API its ids are resolved with (`provider`, or the only one configured).
     pub provider: ProviderName,
     /// Where the imp_uid is taken from.
     pub imp_uid_from: ImpUidSource,
@@ -91,17 +90,8 @@ impl Route {
     }
 }
 
-/// One gated prefix: requests at or below it need a session, judged by `policy` on every
-/// request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gate {
-    /// Unique; labels logs.
-    pub name: Arc<str>,
-    /// Matched on segment boundaries of the normalised path.
-    pub prefix: Prefix,
-    /// The policy a session is judged against.
-    pub policy: Arc<Policy>,
-}
+/// One gated prefix (`[[gates]]`), defined by the session room that judges it.
+pub use crate::session::Gate;
 
 /// The gateway's own paths under `/.verigate/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +229,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path::Prefix;
     use crate::policy::AgeBasis;
 
     fn policy() -> Arc<Policy> {

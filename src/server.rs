@@ -374,3 +374,32 @@ pub fn build(
     }
     Ok(server)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ProviderName;
+
+    fn names(sections: &str, route: &str) -> Vec<ProviderName> {
+        let text = format!(
+            "{sections}[policies.p]\n[[routes]]\nname = \"r\"\nmethod = \"POST\"\n\
+             path = \"/r\"\npolicy = \"p\"\n{route}"
+        );
+        let config = crate::config::parse(&text, "gateway.toml", &|_| None).unwrap();
+        install_crypto_provider();
+        let set = super::providers(&config, &Arc::new(Metrics::new())).unwrap();
+        set.iter().map(|p| p.name()).collect()
+    }
+
+    #[test]
+    fn each_configured_section_builds_its_provider() {
+        let v1 = "[iamport]\nimp_key = \"k\"\nimp_secret = \"s\"\n";
+        let v2 = "[portone]\napi_secret = \"secret\"\n";
+        assert_eq!(names(v1, ""), [ProviderName::Iamport]);
+        assert_eq!(names(v2, ""), [ProviderName::Portone]);
+        assert_eq!(
+            names(&format!("{v1}{v2}"), "provider = \"portone\"\n"),
+            [ProviderName::Iamport, ProviderName::Portone]
+        );
+    }
+}

@@ -24,6 +24,7 @@ use crate::session::{Origin, PageSettings, SessionCookies};
 use crate::signing::{Signer, SigningError};
 use crate::store::memory::MemoryUsedSet;
 use crate::store::{StoreError, UseKey, UsedSet};
+use crate::verify::Annotator;
 
 /// What `[session]` puts into service: the cookies (sealed by its secrets), the page, and the
 /// checks the callback makes.
@@ -101,9 +102,12 @@ impl Runtime {
         &self.counters
     }
 
-    /// The signer of forwarded requests, when `[signing]` is configured.
-    pub fn signer(&self) -> Option<&Signer> {
-        self.signer.as_ref()
+    /// What annotating a forwarded request needs: the header names and the signer.
+    pub fn annotator(&self) -> Annotator<'_> {
+        Annotator {
+            names: &self.names,
+            signer: self.signer.as_ref(),
+        }
     }
 
     /// The published keys: every Ed25519 verification key of the configuration.

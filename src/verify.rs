@@ -378,10 +378,18 @@ mod tests {
         Arc::new(id)
     }
 
+    /// Query, content type, body, and what `plan` makes of them.
+    type PlanCase = (
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+        Result<Plan, GatewayError>,
+    );
+
     #[test]
     fn plan_reads_an_id_or_the_browsers_failure() {
         let json = Some("application/json");
-        let cases: [(Option<&str>, Option<&str>, &str, Result<Plan, GatewayError>); 8] = [
+        let cases: [PlanCase; 8] = [
             (
                 None,
                 json,

@@ -94,57 +94,11 @@ fn file_bytes(len: usize) -> Vec<u8> {
     pattern.iter().copied().cycle().take(len).collect()
 }
 
-#[tokio::test]
-async fn multipart_form_data_gives_its_text_field_and_the_app_gets_the_exact_bytes() {
-    let s = Stack::start().await;
-    let adult = s.person("홍길동", "1980-01-01");
-    let minor = s.person("김영희", &birthday_years_ago(15, 0));
-    let boundary = "----WebKitFormBoundaryQx7ZaB3kLmN0pRsT";
-    let post = |content_type: String, body: Vec<u8>| {
-        s.client
-            .post(format!("{}/certifications", s.base))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-    };
-
-    let file = file_bytes(20_000);
-    for (content_type, uid, verdict) in [
-        (
-            format!("Multipart/Form-Data; BOUNDARY={boundary}"),
-            &adult,
-            "allow",
-        ),
-        (
-            format!("multipart/form-data; charset=UTF-8; Boundary=\"{boundary}\""),
-            &minor,
-            "deny",
-        ),
-    ] {
-        let body = multipart(
-            boundary,
-            &[
-                ("merchant_uid", None, b"order 1"),
-                ("photo", Some("me.png"), &file),
-                ("imp_uid", None, uid.as_bytes()),
-            ],
-        );
-        let (status, _) = json(post(content_type.clone(), body.clone()).await.unwrap()).await;
-        assert_eq!(status, 200, "{content_type}");
-        let got = s.last();
-        assert_eq!(got.body.as_ref(), body.as_slice(), "the body was changed");
-        assert_eq!(got.header("content-type"), Some(content_type.as_str()));
-        assert_eq!(got.header("x-verified-verdict"), Some(verdict));
-        assert_eq!(got.header("x-verified-imp-uid"), Some(uid.as_str()));
-        assert!(
-            got.header("content-digest")
-                .is_some_and(|d| d.starts_with("sha-256=:"))
-        );
-    }
-
-    let seen = s.app_saw().len();
+/// Multipart bodies the popup route must refuse (for `adult`'s imp_uid, framed by `boundary`):
+/// content type, body, status and error code.
+fn refused_multiparts(boundary: &str, adult: &str) -> Vec<(String, Vec<u8>, u16, &'static str)> {
     let ct = format!("multipart/form-data; boundary={boundary}");
-    let refused: Vec<(String, Vec<u8>, u16, &str)> = vec![
+    vec![
         (
             ct.clone(),
             multipart(
@@ -210,9 +164,54 @@ async fn multipart_form_data_gives_its_text_field_and_the_app_gets_the_exact_byt
             413,
             "body_too_large",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn multipart_form_data_gives_its_text_field_and_the_app_gets_the_exact_bytes() {
+    let s = Stack::start().await;
+    let adult = s.person("홍길동", "1980-01-01");
+    let minor = s.person("김영희", &birthday_years_ago(15, 0));
+    let boundary = "----WebKitFormBoundaryQx7ZaB3kLmN0pRsT";
+
+    let file = file_bytes(20_000);
+    for (content_type, uid, verdict) in [
+        (
+            format!("Multipart/Form-Data; BOUNDARY={boundary}"),
+            &adult,
+            "allow",
+        ),
+        (
+            format!("multipart/form-data; charset=UTF-8; Boundary=\"{boundary}\""),
+            &minor,
+            "deny",
+        ),
+    ] {
+        let body = multipart(
+            boundary,
+            &[
+                ("merchant_uid", None, b"order 1"),
+                ("photo", Some("me.png"), &file),
+                ("imp_uid", None, uid.as_bytes()),
+            ],
+        );
+        let (status, _) = json(s.post("/certifications", &content_type, body.clone()).await).await;
+        assert_eq!(status, 200, "{content_type}");
+        let got = s.last();
+        assert_eq!(got.body.as_ref(), body.as_slice(), "the body was changed");
+        assert_eq!(got.header("content-type"), Some(content_type.as_str()));
+        assert_eq!(got.header("x-verified-verdict"), Some(verdict));
+        assert_eq!(got.header("x-verified-imp-uid"), Some(uid.as_str()));
+        assert!(
+            got.header("content-digest")
+                .is_some_and(|d| d.starts_with("sha-256=:"))
+        );
+    }
+
+    let seen = s.app_saw().len();
+    let refused = refused_multiparts(boundary, &adult);
     for (content_type, body, want_status, want_code) in refused {
-        let (status, answer) = json(post(content_type.clone(), body).await.unwrap()).await;
+        let (status, answer) = json(s.post("/certifications", &content_type, body).await).await;
         assert_eq!(
             (status, answer["error"].as_str()),
             (want_status, Some(want_code)),

@@ -1,24 +1,15 @@
-//! The command line as an operator uses it: `check`, `demo --once`, `sandbox --people`.
+//! The command line as an operator uses it: `check` (on every shipped configuration too),
+//! `demo --once`, `sandbox --people`, `keygen`.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-fn verigate(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verigate"));
-    cmd.args(args)
-        .env_remove("IMP_KEY")
-        .env_remove("IMP_SECRET");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("verigate runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{KillOnDrop, text, verigate, verigate_command};
 
 #[test]
 fn the_example_config_passes_check_and_shows_its_routes() {
@@ -43,53 +34,6 @@ fn the_example_config_passes_check_and_shows_its_routes() {
         "no signing warning:\n{stdout}"
     );
     assert!(!stdout.contains("not-printed-secret"));
-}
-
-#[test]
-fn every_example_config_passes_check() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("examples/configs exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    let names: Vec<_> = files
-        .iter()
-        .filter_map(|p| p.file_name()?.to_str())
-        .collect();
-    for expected in ["both-providers.toml", "portone-v2.toml", "sessions.toml"] {
-        assert!(names.contains(&expected), "{expected} missing: {names:?}");
-    }
-    // Every variable the examples use, as an operator would set them.
-    let secrets = [
-        ("IMP_KEY", "imp_apikey"),
-        ("IMP_SECRET", "not-printed-imp-secret"),
-        ("IMP_CODE", "imp12345678"),
-        ("PORTONE_API_SECRET", "not-printed-portone-secret"),
-        ("PORTONE_STORE_ID", "store-4d3c2b1a"),
-        ("PORTONE_CHANNEL_KEY", "channel-key-1"),
-        (
-            "VERIGATE_SESSION_SECRET",
-            "bm90LXByaW50ZWQtc2Vzc2lvbi1zZWNyZXQtMzJieXQ=",
-        ),
-    ];
-    for file in &files {
-        let out = verigate(&["check", "-c", file.to_str().unwrap()], &secrets);
-        let stdout = text(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{}:\n{stdout}{}",
-            file.display(),
-            text(&out.stderr)
-        );
-        assert!(stdout.contains(": ok\n"), "{stdout}");
-        for (name, value) in &secrets[..] {
-            if name.contains("SECRET") {
-                assert!(!stdout.contains(value), "{} prints {name}", file.display());
-            }
-        }
-    }
 }
 
 #[test]
@@ -139,19 +83,40 @@ fn demo_once_walks_through_every_flow_and_exits_0() {
     assert!(stdout.contains("demo: every step behaved"));
     // Six callback-route steps, and four of the session flow (issue 13).
     assert_eq!(stdout.matches('✓').count(), 10, "{stdout}");
-    assert!(stdout.contains("GET /.verigate/callback?… → 303 /adult/videos?page=2"), "{stdout}");
+    assert!(
+        stdout.contains("GET /.verigate/callback?… → 303 /adult/videos?page=2"),
+        "{stdout}"
+    );
     assert!(stdout.contains("x-verified-policy: adult"), "{stdout}");
     assert!(!stdout.contains('✗'));
 }
 
-/// A child process killed (and reaped) when the test ends, however it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts `verigate sandbox` with `args` and reads the first `n` lines it prints (within 30 s);
+/// the process, killed when dropped, and the lines.
+fn sandbox_lines(args: &[&str], n: usize) -> (KillOnDrop, Vec<String>) {
+    let mut child = verigate_command()
+        .arg("sandbox")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("verigate sandbox starts");
+    let stdout = child.stdout.take().unwrap();
+    let child = KillOnDrop(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .take(n)
+            .map_while(Result::ok)
+            .collect();
+        let _ = tx.send(lines);
+    });
+    let lines = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the startup lines within 30 s");
+    assert_eq!(lines.len(), n, "the sandbox printed only {lines:?}");
+    (child, lines)
 }
 
 #[tokio::test]
@@ -165,28 +130,11 @@ async fn sandbox_prints_its_address_and_credentials_that_then_work() {
          verifiedCustomer = { name = \"홍길동\", birthDate = \"1991-11-11\" }\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verigate"))
-        .args(["sandbox", "--listen", "127.0.0.1:0", "--people"])
-        .arg(&people)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("verigate sandbox starts");
-    let stdout = child.stdout.take().unwrap();
-    let _child = KillOnDrop(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line = || {
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("a startup line within 30 s")
+    let people = people.to_str().unwrap();
+    let (_child, lines) = sandbox_lines(&["--listen", "127.0.0.1:0", "--people", people], 3);
+    let [first, second, third] = &lines[..] else {
+        unreachable!("three lines")
     };
-    let (first, second, third) = (line(), line(), line());
     let base = first
         .strip_prefix("sandbox listening on ")
         .unwrap_or_else(|| panic!("first line: {first}"))
@@ -246,32 +194,13 @@ async fn sandbox_prints_its_address_and_credentials_that_then_work() {
 
 #[tokio::test]
 async fn sandbox_portone_secret_flag_sets_the_v2_secret_it_prints() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verigate"))
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--portone-secret",
-            "my-v2-secret",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("verigate sandbox starts");
-    let stdout = child.stdout.take().unwrap();
-    let _child = KillOnDrop(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let lines: Vec<String> = BufReader::new(stdout)
-            .lines()
-            .take(3)
-            .map_while(Result::ok)
-            .collect();
-        let _ = tx.send(lines);
-    });
-    let lines = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the startup lines within 30 s");
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--portone-secret",
+        "my-v2-secret",
+    ];
+    let (_child, lines) = sandbox_lines(&args, 3);
     assert_eq!(lines[2], "portone api_secret=my-v2-secret");
     let base = lines[0].strip_prefix("sandbox listening on ").unwrap();
     let client = reqwest::Client::new();
@@ -319,4 +248,86 @@ fn keygen_prints_an_hmac_secret_and_writes_keys_only_to_new_private_files() {
     let out = verigate(&["keygen", "--alg", "hmac-sha256", "--out", p], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), pem);
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `*.toml` files directly in `dir`, sorted; none when there is no such folder.
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Stand-in values for every variable a shipped configuration may name (`${NAME}`); a file that
+/// names another one fails `check`, which names it. `ed25519_pem` is a real key file.
+fn stand_in_env(ed25519_pem: &Path) -> Vec<(&'static str, String)> {
+    let pem = ed25519_pem.display().to_string();
+    [
+        ("IMP_KEY", "imp_apikey"),
+        ("IMP_SECRET", "stand-in-imp-secret"),
+        ("IMP_CODE", "imp12345678"),
+        ("PORTONE_API_SECRET", "stand-in-portone-api-secret"),
+        ("PORTONE_STORE_ID", "store-4d3c2b1a"),
+        ("PORTONE_CHANNEL_KEY", "channel-key-1"),
+        (
+            "VERIGATE_SESSION_SECRET",
+            "bm90LXByaW50ZWQtc2Vzc2lvbi1zZWNyZXQtMzJieXQ=",
+        ),
+        ("VERIGATE_TEST_LISTEN", "127.0.0.1:18080"),
+        ("VERIGATE_TEST_ADMIN_LISTEN", "127.0.0.1:18081"),
+        ("VERIGATE_TEST_APP", "127.0.0.1:18082"),
+        ("VERIGATE_TEST_SANDBOX_URL", "http://127.0.0.1:18083"),
+        ("VERIGATE_TEST_IMP_KEY", "imp_apikey"),
+        ("VERIGATE_TEST_IMP_SECRET", "stand-in-imp-secret"),
+        ("VERIGATE_TEST_ACTIVE_KEY", "edge-1"),
+        ("VERIGATE_TEST_ED25519_PEM", pem.as_str()),
+        (
+            "VERIGATE_TEST_HMAC_SECRET",
+            "c3RhbmQtaW4taG1hYy1zZWNyZXQtb2YtMzItYnl0ZXM=",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .collect()
+}
+
+#[test]
+fn every_shipped_configuration_passes_check() {
+    let keys = tempfile::tempdir().unwrap();
+    let pem = keys.path().join("edge-1.pem");
+    let made = verigate(
+        &["keygen", "--alg", "ed25519", "--out", pem.to_str().unwrap()],
+        &[],
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let env = stand_in_env(&pem);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The root example, whatever examples/configs/ holds, and the fixtures tests share.
+    let mut files = vec![repo().join("gateway.toml")];
+    files.extend(toml_files(&repo().join("examples/configs")));
+    files.extend(toml_files(&repo().join("tests/fixtures")));
+    for file in &files {
+        let out = verigate(&["check", "-c", file.to_str().unwrap()], &env);
+        let stdout = text(&out.stdout);
+        let shown = file.display();
+        assert!(
+            out.status.success(),
+            "{shown}:\n{stdout}{}",
+            text(&out.stderr)
+        );
+        for (name, value) in &env {
+            if name.ends_with("SECRET") {
+                assert!(!stdout.contains(value), "{shown}: check printed {name}");
+            }
+        }
+    }
+    eprintln!("checked {} files: {files:?}", files.len());
 }

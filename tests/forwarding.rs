@@ -6,18 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ROUTES, Stack, config};
+use common::{Cfg, Stack};
 
 /// The standard stack with `server.trusted_proxies = trusted`.
-async fn stack(trusted: &str) -> Stack {
-    Stack::with(|p| {
-        config(p, "timeout_ms = 1000", ROUTES).replacen(
-            "[server]\n",
-            &format!("[server]\ntrusted_proxies = {trusted}\n"),
-            1,
-        )
-    })
-    .await
+async fn stack(trusted: &[&str]) -> Stack {
+    Stack::with(|p| Cfg::standard(p).trusted_proxies(trusted)).await
 }
 
 /// Headers a client (or the proxy in front) sends under the forwarding names.
@@ -90,7 +83,7 @@ fn forwarding_names(got: &verigate::echo::Received) -> Vec<&str> {
 #[tokio::test]
 async fn an_untrusted_peer_cannot_set_the_forwarding_headers() {
     // The list names someone else: the test client (127.0.0.1) is not trusted.
-    let s = stack(r#"["10.0.0.0/8"]"#).await;
+    let s = stack(&["10.0.0.0/8"]).await;
     let uid = s.person("홍길동", "1980-01-01");
     let host = s.base.trim_start_matches("http://").to_owned();
     for (got, log) in send_both(&s, &uid).await {
@@ -114,7 +107,7 @@ async fn an_untrusted_peer_cannot_set_the_forwarding_headers() {
 
 #[tokio::test]
 async fn a_trusted_peer_is_believed_and_appended() {
-    let s = stack(r#"["127.0.0.1", "10.0.0.0/8"]"#).await;
+    let s = stack(&["127.0.0.1", "10.0.0.0/8"]).await;
     let uid = s.person("홍길동", "1980-01-01");
     for (got, log) in send_both(&s, &uid).await {
         let path = got.path.clone();
@@ -141,7 +134,7 @@ async fn a_trusted_peer_is_believed_and_appended() {
 
 #[tokio::test]
 async fn a_trusted_peer_without_forwarding_headers_gets_verigates() {
-    let s = stack(r#"["127.0.0.0/8"]"#).await;
+    let s = stack(&["127.0.0.0/8"]).await;
     let resp = s.get("/account").await;
     assert_eq!(resp.status(), 200);
     let got = s.last();

@@ -7,7 +7,10 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{ROUTES, Stack, birthday_years_ago, config, now_secs};
+use common::{
+    Cfg, Stack, birthday_years_ago, eventually_every, free_addr, now_secs, raw_exchange,
+    raw_exchange_async, secs,
+};
 use sha2::{Digest, Sha256};
 use verigate::sandbox::{Fault, SandboxRecord};
 
@@ -268,18 +271,6 @@ async fn forged_verified_headers_are_stripped_on_every_route() {
     }
 }
 
-/// Sends raw bytes on a fresh connection and reads the whole answer (the gateway closes or the
-/// read times out after `Connection: close`).
-fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    conn.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = conn.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn chunked(body: &[u8], size: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for c in body.chunks(size) {
@@ -397,13 +388,12 @@ async fn a_one_megabyte_body_passes_through_an_ordinary_route() {
     assert!(got.header("content-digest").is_none());
 }
 
-#[tokio::test]
-async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
-    let s = Stack::start().await;
+/// Bodies the popup route must refuse: content type, body, status and error code.
+fn bad_bodies() -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
     let big = format!(r#"{{"imp_uid":"imp_1","pad":"{}"}}"#, "x".repeat(70_000));
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     let deep_obj = format!(r#"{{"a":{}{}}}"#, "{\"b\":".repeat(3000), "}".repeat(3000));
-    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+    vec![
         (
             "application/json",
             br#"{"imp_uid":"#.to_vec(),
@@ -456,18 +446,15 @@ async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
             "unsupported_media_type",
         ),
         ("application/json", big.into_bytes(), 413, "body_too_large"),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
+    let s = Stack::start().await;
+    let cases = bad_bodies();
     for (ct, body, status, code) in cases {
-        let (got, resp) = json(
-            s.client
-                .post(format!("{}/certifications", s.base))
-                .header("content-type", ct)
-                .body(body.clone())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (got, resp) = json(s.post("/certifications", ct, body.clone()).await).await;
         assert_eq!(
             (got, resp["error"].as_str()),
             (status, Some(code)),
@@ -477,14 +464,9 @@ async fn bad_bodies_get_the_contract_status_and_never_reach_the_app() {
         assert!(resp["message"].as_str().is_some_and(|m| m.len() > 10));
     }
     // Over the limit without a declared length (chunked): refused as it streams in.
-    let addr = s.gateway_addr;
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut req = b"POST /certifications HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
-        req.extend_from_slice(&chunked(&vec![b' '; 80_000], 8192));
-        raw_exchange(addr, &req)
-    })
-    .await
-    .unwrap();
+    let mut req = b"POST /certifications HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    req.extend_from_slice(&chunked(&vec![b' '; 80_000], 8192));
+    let answer = raw_exchange_async(s.gateway_addr, req).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("body_too_large"));
     assert!(s.app_saw().is_empty(), "a refused request reached the app");
@@ -553,19 +535,9 @@ async fn fifty_concurrent_requests_for_one_imp_uid_make_one_api_call() {
     });
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let client = s.client.clone();
-        let url = format!("{}/certifications", s.base);
-        let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+        let (gw, uid) = (s.gateway.clone(), uid.clone());
         tasks.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+            gw.verify("/certifications", &uid).await.status().as_u16()
         }));
     }
     for t in tasks {
@@ -617,7 +589,7 @@ async fn token_is_refreshed_before_expiry_by_the_apis_clock() {
 
 #[tokio::test]
 async fn api_errors_answer_503_within_the_budget_and_service_recovers() {
-    let s = Stack::with(|p| config(p, "timeout_ms = 800", ROUTES)).await;
+    let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(800)).await;
     let warm = s.person("홍길동", "1980-01-01");
     assert_eq!(s.verify("/certifications", &warm).await.status(), 200);
 
@@ -654,16 +626,15 @@ async fn api_errors_answer_503_within_the_budget_and_service_recovers() {
         s.sandbox.clear_faults();
         // Errors are not cached: the same imp_uid resolves once the API is back (after the
         // circuit breaker's probe, when repeated failures opened it).
-        let deadline = Instant::now() + Duration::from_secs(15);
         let mut status = 0;
-        while Instant::now() < deadline {
+        eventually_every(secs(15), Duration::from_millis(100), async || {
             status = s.verify("/certifications", &uid).await.status().as_u16();
-            if status == 200 {
-                break;
+            if status != 200 {
+                assert_eq!(status, 503, "{fault:?}");
             }
-            assert_eq!(status, 503, "{fault:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            status == 200
+        })
+        .await;
         assert_eq!(status, 200, "{fault:?}: no recovery");
     }
     // A cached verification is still served while the API is down.
@@ -684,10 +655,7 @@ async fn api_errors_answer_503_within_the_budget_and_service_recovers() {
 
 #[tokio::test]
 async fn rejected_credentials_are_api_trouble_not_a_verdict() {
-    let s = Stack::with(|p| {
-        config(p, "timeout_ms = 800", ROUTES).replace("${TEST_IMP_SECRET}", "wrong-secret")
-    })
-    .await;
+    let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(800).secret("wrong-secret")).await;
     let uid = s.person("홍길동", "1980-01-01");
     let (status, body) = json(s.verify("/certifications", &uid).await).await;
     assert_eq!(
@@ -732,11 +700,8 @@ async fn paths_under_dot_verigate_are_the_gateways_own_and_never_reach_the_app()
 #[tokio::test]
 async fn upstream_down_is_a_502() {
     // An address nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let s = Stack::with_upstream(Some(dead), |p| config(p, "timeout_ms = 800", ROUTES)).await;
+    let dead = free_addr();
+    let s = Stack::with_upstream(Some(dead), |p| Cfg::standard(p).api_timeout_ms(800)).await;
     let (status, body) = json(s.get("/anything").await).await;
     assert_eq!(
         (status, body["error"].as_str()),

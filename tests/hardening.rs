@@ -7,37 +7,11 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{ROUTES, Stack, config};
+use common::{Cfg, Stack, eventually_every, raw_exchange_async, secs, single_use_route};
 use verigate::sandbox::Fault;
 
-const SINGLE_USE: &str = r#"
-[[routes]]
-name = "once"
-method = "POST"
-path = "/once"
-policy = "adult"
-single_use = true
-"#;
-
 async fn single_use_stack() -> Stack {
-    Stack::with(|p| config(p, "timeout_ms = 1000", &format!("{ROUTES}{SINGLE_USE}"))).await
-}
-
-/// Sends raw bytes, half-closes nothing, and reads until the gateway closes or 10 s pass.
-fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let _ = conn.write_all(request);
-    let mut out = Vec::new();
-    let _ = conn.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn raw_async(addr: SocketAddr, request: Vec<u8>) -> String {
-    tokio::task::spawn_blocking(move || raw(addr, &request))
-        .await
-        .unwrap()
+    Stack::with(|p| Cfg::standard(p).route(single_use_route())).await
 }
 
 async fn still_serving(s: &Stack) {
@@ -55,17 +29,9 @@ async fn a_single_use_imp_uid_passes_once_even_under_concurrency() {
     let uid = s.person("홍길동", "1980-01-01");
     let mut tasks = Vec::new();
     for _ in 0..20 {
-        let client = s.client.clone();
-        let url = format!("{}/once", s.base);
-        let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+        let (gw, uid) = (s.gateway.clone(), uid.clone());
         tasks.push(tokio::spawn(async move {
-            let resp = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let resp = gw.verify("/once", &uid).await;
             let status = resp.status().as_u16();
             let body: serde_json::Value = resp.json().await.unwrap();
             (status, body)
@@ -93,7 +59,7 @@ async fn a_single_use_imp_uid_passes_once_even_under_concurrency() {
 
 #[tokio::test]
 async fn an_outage_makes_a_bounded_number_of_api_calls_and_recovers_by_itself() {
-    let s = Stack::with(|p| config(p, "timeout_ms = 1000", ROUTES)).await;
+    let s = Stack::start().await;
     let people: Vec<String> = (0..100).map(|_| s.person("홍길동", "1980-01-01")).collect();
     s.sandbox.set_fault(Fault {
         latency_ms: None,
@@ -108,20 +74,10 @@ async fn an_outage_makes_a_bounded_number_of_api_calls_and_recovers_by_itself() 
     for chunk in people.chunks(10) {
         let mut tasks = Vec::new();
         for uid in chunk {
-            let client = s.client.clone();
-            let url = format!("{}/certifications", s.base);
-            let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+            let (gw, uid) = (s.gateway.clone(), uid.clone());
             tasks.push(tokio::spawn(async move {
                 let t = Instant::now();
-                let status = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16();
+                let status = gw.verify("/certifications", &uid).await.status().as_u16();
                 (status, t.elapsed())
             }));
         }
@@ -148,15 +104,10 @@ async fn an_outage_makes_a_bounded_number_of_api_calls_and_recovers_by_itself() 
     assert!(s.app_saw().is_empty());
 
     s.sandbox.clear_faults();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut recovered = false;
-    while Instant::now() < deadline {
-        if s.verify("/certifications", &people[0]).await.status() == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recovered = eventually_every(secs(15), Duration::from_millis(100), async || {
+        s.verify("/certifications", &people[0]).await.status() == 200
+    })
+    .await;
     assert!(recovered, "no recovery after the outage");
 }
 
@@ -186,7 +137,7 @@ async fn hostile_framing_is_refused_and_never_forwarded() {
         ),
     ];
     for (what, expected, req) in cases {
-        let answer = raw_async(s.gateway_addr, req).await;
+        let answer = raw_exchange_async(s.gateway_addr, req).await;
         let status: u16 = answer
             .split_whitespace()
             .nth(1)
@@ -207,7 +158,7 @@ async fn content_length_with_transfer_encoding_cannot_smuggle_a_request() {
     let uid = s.person("홍길동", "1980-01-01");
     let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
     let smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
-    let answer = raw_async(
+    let answer = raw_exchange_async(
         s.gateway_addr,
         format!(
             "POST /certifications HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n{smuggled}",
@@ -265,7 +216,7 @@ async fn bodies_that_stop_early_or_trickle_are_not_forwarded() {
     assert!(s.app_saw().is_empty(), "a truncated body reached the app");
 
     // Declares less than it sends: the extra bytes are not part of the request.
-    let answer = raw_async(
+    let answer = raw_exchange_async(
         s.gateway_addr,
         format!(
             "POST /certifications HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{body}"
@@ -336,11 +287,7 @@ async fn garbage_from_the_api_is_a_503_never_a_verdict() {
     ];
     for (what, answer) in answers {
         let api = bad_api(answer).await;
-        let s = Stack::with(|p| {
-            config(p, "timeout_ms = 800", ROUTES)
-                .replace(&format!("http://{}", p.sandbox), &format!("http://{api}"))
-        })
-        .await;
+        let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(800).api_at(api)).await;
         let resp = s.verify("/certifications", "imp_123456789012").await;
         assert_eq!(resp.status(), 503, "{what}");
         let body: serde_json::Value = resp.json().await.unwrap();

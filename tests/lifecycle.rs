@@ -3,10 +3,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{ROUTES, Stack, birthday_years_ago, config};
+use common::{
+    Cfg, Load, Stack, alive, birthday_years_ago, eventually, eventually_every, free_addr, secs,
+};
 use verigate::echo::Echo;
 
 #[tokio::test]
@@ -23,14 +25,10 @@ async fn sighup_applies_a_new_policy_and_refuses_a_bad_file() {
     assert_eq!(verdict(resp), "allow");
 
     // Raise the bar to 30: the same person is now denied, with no restart.
-    let text = std::fs::read_to_string(s.config_path()).unwrap();
-    let raised = text.replacen(
-        "min_age = 19\nage_basis = \"year\"",
-        "min_age = 30\nage_basis = \"year\"",
-        1,
-    );
-    assert_ne!(raised, text);
-    std::fs::write(s.config_path(), &raised).unwrap();
+    let mut raised = s.cfg();
+    raised.policy_mut("adult").min_age = 30;
+    assert_ne!(raised.render(), s.cfg().render());
+    s.write_config(&raised);
     s.signal("HUP");
     assert!(
         s.wait_output("applied", Duration::from_secs(5)).await,
@@ -47,11 +45,7 @@ async fn sighup_applies_a_new_policy_and_refuses_a_bad_file() {
     assert_eq!(resp["headers"]["x-verified-reason"], "underage");
 
     // A broken file is refused; the last good configuration keeps serving.
-    std::fs::write(
-        s.config_path(),
-        raised.replace("policy = \"adult\"", "policy = \"missing\""),
-    )
-    .unwrap();
+    s.write_config(&raised.broken());
     s.signal("HUP");
     assert!(
         s.wait_output("refused", Duration::from_secs(5)).await,
@@ -73,76 +67,51 @@ async fn sighup_applies_a_new_policy_and_refuses_a_bad_file() {
 
 #[tokio::test]
 async fn no_request_fails_during_reloads_under_load() {
-    let s = Arc::new(Stack::start().await);
+    let s = Stack::start().await;
     let uid = s.person("김철수", "1990-01-01");
     assert_eq!(s.verify("/certifications", &uid).await.status(), 200);
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for i in 0..8 {
-        let (s, stop, done, uid) = (s.clone(), stop.clone(), done.clone(), uid.clone());
-        workers.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let status = if i % 2 == 0 {
-                    s.verify("/certifications", &uid).await.status().as_u16()
-                } else {
-                    s.get("/plain").await.status().as_u16()
-                };
-                if status != 200 {
-                    failures.push(status);
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            failures
-        }));
-    }
-    let text = std::fs::read_to_string(s.config_path()).unwrap();
+    let load = Load::start(&s.gateway, &uid, 8);
+    let mut other = s.cfg();
+    other.policy_mut("working_age").min_age = 20;
     for round in 0..10 {
         // Alternate between two valid files.
         let variant = if round % 2 == 0 {
-            text.replace("min_age = 19\nmax_age", "min_age = 20\nmax_age")
+            other.clone()
         } else {
-            text.clone()
+            s.cfg()
         };
-        std::fs::write(s.config_path(), variant).unwrap();
+        s.write_config(&variant);
         s.signal("HUP");
-        let before = done.load(Ordering::Relaxed);
         // Let some requests run under the new configuration before the next reload.
-        while done.load(Ordering::Relaxed) < before + 20 {
-            tokio::task::yield_now().await;
-        }
+        let before = load.done();
+        assert!(
+            load.wait_done(before, 20, Duration::from_secs(30)).await,
+            "requests stalled after reload {round}: {}",
+            s.gateway_output()
+        );
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut failures = Vec::new();
-    for w in workers {
-        failures.extend(w.await.unwrap());
-    }
+    let done = load.done();
+    let failures = load.stop().await;
     eprintln!(
-        "reload: 10 SIGHUPs, {} requests, {} failed",
-        done.load(Ordering::Relaxed),
+        "reload: 10 SIGHUPs, {done} requests, {} failed",
         failures.len()
     );
     assert!(
         failures.is_empty(),
         "requests failed during reloads: {failures:?}"
     );
-    assert!(done.load(Ordering::Relaxed) >= 200);
+    assert!(done >= 200);
 }
 
 #[tokio::test]
 async fn several_upstreams_are_balanced_and_a_dead_one_is_skipped() {
     let second = Echo::recording();
     let second_addr = second.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = free_addr();
     let s = Stack::with(|p| {
-        config(p, "timeout_ms = 800", ROUTES).replace(
-            &format!("addrs = [\"{}\"]", p.echo),
-            &format!("addrs = [\"{}\", \"{second_addr}\", \"{dead}\"]", p.echo),
-        )
+        Cfg::standard(p)
+            .api_timeout_ms(800)
+            .upstreams(&[p.echo, second_addr, dead])
     })
     .await;
     for _ in 0..30 {
@@ -186,25 +155,23 @@ async fn health_checks_take_a_failing_backend_out_of_rotation() {
         }
     });
     let s = Stack::with(|p| {
-        config(p, "timeout_ms = 800", ROUTES).replace(
-            &format!("addrs = [\"{}\"]", p.echo),
-            &format!("addrs = [\"{second_addr}\", \"{sick_addr}\"]"),
-        ) + "\n[upstream.health_check]\npath = \"/healthz\"\ninterval_secs = 1\n"
+        Cfg::standard(p)
+            .api_timeout_ms(800)
+            .upstreams(&[second_addr, sick_addr])
+            .health_check("/healthz", 1)
     })
     .await;
     // Once the first check has run, every request lands on the healthy backend.
     let mut consecutive_ok = 0;
-    for _ in 0..500 {
+    eventually_every(secs(15), Duration::from_millis(20), async || {
         if s.get("/r").await.status() == 200 {
             consecutive_ok += 1;
-            if consecutive_ok == 20 {
-                break;
-            }
         } else {
             consecutive_ok = 0;
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
+        consecutive_ok == 20
+    })
+    .await;
     assert_eq!(consecutive_ok, 20, "the sick backend stayed in rotation");
     let sick_before = sick_hits.load(Ordering::Relaxed);
     for _ in 0..20 {
@@ -215,13 +182,7 @@ async fn health_checks_take_a_failing_backend_out_of_rotation() {
 
 /// The standard stack with a short grace period, so stops and upgrades finish quickly.
 async fn quick_grace_stack() -> Stack {
-    Stack::with(|p| {
-        config(p, "timeout_ms = 3000", ROUTES).replace(
-            "max_body_bytes = 65536",
-            "max_body_bytes = 65536\ngrace_period_secs = 2",
-        )
-    })
-    .await
+    Stack::with(|p| Cfg::standard(p).api_timeout_ms(3000).grace_secs(2)).await
 }
 
 #[tokio::test]
@@ -235,23 +196,23 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits() {
         times: None,
     });
     let calls_at_start = s.sandbox.stats().api_calls;
-    let client = s.client.clone();
-    let url = format!("{}/certifications", s.base);
-    let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+    let (gw, asked) = (s.gateway.clone(), uid.clone());
     let in_flight = tokio::spawn(async move {
-        client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        gw.try_verify("/certifications", &asked)
             .await
             .map(|r| r.status().as_u16())
     });
     // Wait until the gateway is asking the API (the request is inside the gateway); the token
     // asked for at start was answered before the stack was handed over.
-    while s.sandbox.stats().api_calls == calls_at_start {
-        tokio::task::yield_now().await;
-    }
+    assert!(
+        eventually(Duration::from_secs(10), async || s
+            .sandbox
+            .stats()
+            .api_calls
+            > calls_at_start)
+        .await,
+        "the request never reached the API"
+    );
     s.signal("TERM");
     assert_eq!(in_flight.await.unwrap().unwrap(), 200);
     let status = s.wait_exit(Duration::from_secs(15));
@@ -260,88 +221,45 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_fails_during_a_zero_downtime_upgrade() {
-    let s = Arc::new(quick_grace_stack().await);
+    let s = quick_grace_stack().await;
     let uid = s.person("김철수", "1990-01-01");
     assert_eq!(s.verify("/certifications", &uid).await.status(), 200);
     let old_pid = s.pid();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for i in 0..6 {
-        let (s, stop, done, uid) = (s.clone(), stop.clone(), done.clone(), uid.clone());
-        workers.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let result = if i % 2 == 0 {
-                    s.client
-                        .post(format!("{}/certifications", s.base))
-                        .header("content-type", "application/json")
-                        .body(format!(r#"{{"imp_uid":"{uid}"}}"#))
-                        .send()
-                        .await
-                } else {
-                    s.client.get(format!("{}/plain", s.base)).send().await
-                };
-                match result {
-                    Ok(r) if r.status() == 200 => {}
-                    Ok(r) => failures.push(format!("status {}", r.status())),
-                    Err(e) => failures.push(format!("{e:?}")),
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            failures
-        }));
-    }
+    let load = Load::start(&s.gateway, &uid, 6);
 
     // The new binary waits on the upgrade socket; the old one hands over on SIGQUIT.
-    let mut new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
+    let mut new = s.spawn_upgrade();
     let sock = s.dir().join("upgrade.sock");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && std::time::Instant::now() < deadline {
-        tokio::task::yield_now().await;
-    }
     assert!(
-        sock.exists(),
+        eventually(Duration::from_secs(10), async || sock.exists()).await,
         "the new process never listened on the upgrade socket"
     );
-    let before = done.load(Ordering::Relaxed);
+    let before = load.done();
     s.signal("QUIT");
     // Keep the load on until the old process has gone and the new one has served for a while.
-    let old_gone = loop {
-        let alive = std::path::Path::new(&format!("/proc/{old_pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{old_pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z ");
-        if !alive || std::time::Instant::now() > deadline + Duration::from_secs(20) {
-            break !alive;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let after_quit = done.load(Ordering::Relaxed);
-    while done.load(Ordering::Relaxed) < after_quit + 100 {
-        tokio::task::yield_now().await;
-    }
-    stop.store(true, Ordering::Relaxed);
-    let mut failures = Vec::new();
-    for w in workers {
-        failures.extend(w.await.unwrap());
-    }
+    let old_gone = eventually(Duration::from_secs(30), async || !alive(old_pid)).await;
+    let after_quit = load.done();
+    let served = load
+        .wait_done(after_quit, 100, Duration::from_secs(30))
+        .await;
+    let done = load.done();
+    let failures = load.stop().await;
     eprintln!(
-        "upgrade: {} requests on new connections, {} failed",
-        done.load(Ordering::Relaxed),
+        "upgrade: {done} requests on new connections, {} failed",
         failures.len()
     );
-    let new_alive = new.try_wait().map(|s| s.is_none()).unwrap_or(false);
-    let _ = new.kill();
-    let _ = new.wait();
+    let new_alive = new.0.try_wait().map(|s| s.is_none()).unwrap_or(false);
+    drop(new);
     assert!(old_gone, "the old process did not exit after handing over");
     assert!(
         new_alive,
         "the new process is not running: {}",
         s.gateway_output()
     );
-    assert!(done.load(Ordering::Relaxed) > before + 100);
+    assert!(
+        served && done > before + 100,
+        "the new process served too few requests"
+    );
     assert!(
         failures.is_empty(),
         "{} requests failed during the upgrade: {:?}",

@@ -4,15 +4,21 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ROUTES, Stack, config};
-use verigate::sandbox::Fault;
+use common::{
+    Cfg, GatewayClient, Ports, Signing, Stack, alive, assert_clean, birthday_years_ago, eventually,
+    free_addr, personal_values, signal, text, verigate, verigate_bounded, verigate_command,
+    wait_exit,
+};
+use verigate::echo::Echo;
+use verigate::sandbox::{Fault, Sandbox, SandboxOptions, SandboxRecord, TEST_IMP_SECRET};
 
 /// The standard stack with the default 30 s grace period and a 5 s API budget.
 async fn slow_api_stack() -> Stack {
-    Stack::with(|p| config(p, "timeout_ms = 5000", ROUTES)).await
+    Stack::with(|p| Cfg::standard(p).api_timeout_ms(5000)).await
 }
 
 /// Makes every API call take `ms` milliseconds.
@@ -34,14 +40,10 @@ async fn verifications_in_flight(
     let before = s.sandbox.stats().api_calls;
     let mut handles = Vec::new();
     for _ in 0..n {
-        let (client, url) = (s.client.clone(), format!("{}/certifications", s.base));
-        let body = format!(r#"{{"imp_uid":"{uid}"}}"#);
+        let (gw, uid) = (s.gateway.clone(), uid.to_owned());
         handles.push(tokio::spawn(async move {
-            let resp = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
+            let resp = gw
+                .try_verify("/certifications", &uid)
                 .await
                 .map_err(|e| format!("{e:?}"))?;
             let status = resp.status().as_u16();
@@ -49,10 +51,10 @@ async fn verifications_in_flight(
             Ok((status, text))
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.sandbox.stats().api_calls == before && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(10), async || {
+        s.sandbox.stats().api_calls > before
+    })
+    .await;
     assert!(
         s.sandbox.stats().api_calls > before,
         "no lookup reached the API"
@@ -117,14 +119,10 @@ async fn upgrade_with_a_lookup_in_flight_answers_it_from_the_old_process() {
     let s = Arc::new(slow_api_stack().await);
     let uid = s.person("김철수", "1990-01-01");
     let old_pid = s.pid();
-    let new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
-    let mut new = KillChildOnDrop(new);
+    let mut new = s.spawn_upgrade();
     let new = &mut new.0;
     let sock = s.dir().join("upgrade.sock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(10), async || sock.exists()).await;
     assert!(
         sock.exists(),
         "the new process never listened on the upgrade socket"
@@ -134,38 +132,21 @@ async fn upgrade_with_a_lookup_in_flight_answers_it_from_the_old_process() {
     s.signal("QUIT");
     all_allowed(handles).await;
     // The old process goes once its work is done; the new one serves on the same port.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let alive = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| !stat.contains(") Z "))
-    };
-    while alive(old_pid) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(20), async || !alive(old_pid)).await;
     assert!(!alive(old_pid), "the old process did not exit");
     slow_api(&s, 0);
-    let client = reqwest::Client::new();
-    let resp = client
-        .get(format!("{}/plain", s.base))
-        .send()
-        .await
-        .unwrap();
+    // A fresh client: no connection kept from the old process.
+    let fresh = GatewayClient::new(s.gateway_addr, 0);
+    let resp = fresh.get("/plain").await;
     assert_eq!(resp.status(), 200);
     let new_alive = new.try_wait().map(|st| st.is_none()).unwrap_or(false);
     // The new process is a full gateway: SIGTERM stops it at once (it is idle).
     let asked = Instant::now();
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(new.id().to_string())
-        .status();
-    let mut stopped = false;
-    while asked.elapsed() < Duration::from_secs(10) {
-        if let Ok(Some(_)) = new.try_wait() {
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    signal(new.id(), "TERM");
+    let stopped = eventually(Duration::from_secs(10), async || {
+        matches!(new.try_wait(), Ok(Some(_)))
+    })
+    .await;
     assert!(
         new_alive,
         "the new process is not running: {}",
@@ -199,26 +180,35 @@ fn a_port_in_use_stops_the_start_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let tls = format!("[server.tls]\nlisten = \"{addr}\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n");
-    for (what, listen, admin, extra) in [
-        ("listen", addr.to_string(), "127.0.0.1:0".to_owned(), ""),
-        ("admin_listen", free_addr(), addr.to_string(), ""),
-        ("tls", free_addr(), free_addr(), tls.as_str()),
+    let free = || free_addr().to_string();
+    let offline = Cfg::standard(&Ports::offline(dir.path())).secret("s");
+    let (cert, key) = (Path::new("c.pem"), Path::new("k.pem"));
+    for (what, cfg) in [
+        (
+            "listen",
+            offline
+                .clone()
+                .listen(&addr.to_string())
+                .admin_listen("127.0.0.1:0"),
+        ),
+        (
+            "admin_listen",
+            offline
+                .clone()
+                .listen(&free())
+                .admin_listen(&addr.to_string()),
+        ),
+        (
+            "tls",
+            offline
+                .clone()
+                .listen(&free())
+                .admin_listen(&free())
+                .tls_at(&addr.to_string(), cert, key),
+        ),
     ] {
         let path = dir.path().join(format!("{what}.toml"));
-        std::fs::write(
-            &path,
-            format!(
-                "[server]\nlisten = [\"{listen}\"]\nadmin_listen = \"{admin}\"\n\
-                 pid_file = \"{d}/v.pid\"\nupgrade_sock = \"{d}/v.sock\"\n{extra}\
-                 [upstream]\naddrs = [\"127.0.0.1:9\"]\n\
-                 [iamport]\nbase_url = \"http://127.0.0.1:9\"\nimp_key = \"k\"\nimp_secret = \"s\"\n\
-                 [policies.adult]\nmin_age = 19\n\
-                 [[routes]]\nname = \"r\"\nmethod = \"POST\"\npath = \"/v\"\npolicy = \"adult\"\n",
-                d = dir.path().display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&path, cfg.render()).unwrap();
         let started = Instant::now();
         let out = run_bounded(
             &["run", "-c", path.to_str().unwrap()],
@@ -235,54 +225,22 @@ fn a_port_in_use_stops_the_start_naming_the_address() {
     }
 }
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-/// Runs the binary to completion, killing it after `within`.
+/// Runs the binary to completion (`TEST_IMP_SECRET=x`), killing it after `within`.
 fn run_bounded(args: &[&str], within: Duration) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
-        .args(args)
-        .env("TEST_IMP_SECRET", "x")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    child.wait_with_output().unwrap()
+    verigate_bounded(args, &[("TEST_IMP_SECRET", "x")], within)
 }
 
 #[tokio::test]
 async fn readyz_is_503_with_a_wrong_secret_before_any_request() {
-    let s = Stack::with(|p| {
-        config(p, "timeout_ms = 2000", ROUTES).replace("${TEST_IMP_SECRET}", "wrong-secret")
-    })
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(2000).secret("wrong-secret")).await;
     let mut last = String::new();
-    while Instant::now() < deadline {
-        let resp = s
-            .client
-            .get(format!("{}/readyz", s.admin))
-            .send()
-            .await
-            .unwrap();
+    eventually(Duration::from_secs(10), async || {
+        let resp = s.admin_get("/readyz").await;
         assert_eq!(resp.status(), 503, "ready with a wrong secret");
         last = resp.text().await.unwrap();
-        if last.contains("rejected") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        last.contains("rejected")
+    })
+    .await;
     assert!(last.contains("rejected"), "{last}");
     assert_eq!(s.sandbox.stats().certification_requests, 0);
 }
@@ -290,20 +248,10 @@ async fn readyz_is_503_with_a_wrong_secret_before_any_request() {
 #[tokio::test]
 async fn readyz_is_200_once_correct_credentials_are_checked() {
     let s = Stack::start().await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let ready = loop {
-        let status = s
-            .client
-            .get(format!("{}/readyz", s.admin))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        if status == 200 || Instant::now() > deadline {
-            break status == 200;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let ready = eventually(Duration::from_secs(5), async || {
+        s.admin_get("/readyz").await.status() == 200
+    })
+    .await;
     assert!(ready, "never ready: {}", s.gateway_output());
     // The token asked for at start serves the first lookup.
     let uid = s.person("홍길동", "1980-01-01");
@@ -314,12 +262,10 @@ async fn readyz_is_200_once_correct_credentials_are_checked() {
 #[tokio::test]
 async fn a_sighup_that_changes_only_the_credentials_names_them() {
     let s = Stack::start().await;
-    let text = std::fs::read_to_string(s.config_path()).unwrap();
-    let changed = text
-        .replace(verigate::sandbox::TEST_IMP_KEY, "another-key")
-        .replace("${TEST_IMP_SECRET}", "another-secret");
-    assert_ne!(changed, text);
-    std::fs::write(s.config_path(), changed).unwrap();
+    let mut changed = s.cfg().secret("another-secret");
+    changed.iamport.imp_key = "another-key".to_owned();
+    assert_ne!(changed.render(), s.cfg().render());
+    s.write_config(&changed);
     s.signal("HUP");
     assert!(
         s.wait_output("restart", Duration::from_secs(5)).await,
@@ -340,15 +286,8 @@ async fn a_world_writable_socket_directory_is_refused() {
     let open = tempfile::tempdir().unwrap();
     std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let ports = common::Ports {
-        gateway: 0,
-        admin: 0,
-        dir: open.path().to_owned(),
-        echo: "127.0.0.1:9".parse().unwrap(),
-        sandbox: "127.0.0.1:9".parse().unwrap(),
-    };
     let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, config(&ports, "", ROUTES)).unwrap();
+    std::fs::write(&path, Cfg::standard(&Ports::offline(open.path())).render()).unwrap();
     let out = run_bounded(
         &["run", "-c", path.to_str().unwrap()],
         Duration::from_secs(10),
@@ -372,62 +311,43 @@ async fn a_world_writable_socket_directory_is_refused() {
 #[tokio::test]
 async fn pid_file_and_upgrade_socket_default_to_a_private_directory_beside_the_config() {
     use std::os::unix::fs::PermissionsExt;
-    let s = Stack::with(|p| {
-        config(p, "timeout_ms = 1000", ROUTES)
-            .lines()
-            .filter(|l| !l.starts_with("pid_file") && !l.starts_with("upgrade_sock"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
-    .await;
+    let s = Stack::with(|p| Cfg::standard(p).default_runtime_paths()).await;
     let run = s.dir().join("run");
     let mode = std::fs::metadata(&run).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     // A new process upgrading from it uses the same default socket.
-    let new = common::spawn_gateway_with(&s.config_path(), &s.dir(), &["--upgrade"], "new-");
-    let mut new = KillChildOnDrop(new);
-    let new = &mut new.0;
+    let new = s.spawn_upgrade();
     let sock = run.join("upgrade.sock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let _ = new.kill();
-    let _ = new.wait();
+    eventually(Duration::from_secs(10), async || sock.exists()).await;
+    drop(new);
     assert!(sock.exists(), "no upgrade socket in {}", run.display());
 }
 
 #[tokio::test]
 async fn relative_key_paths_are_relative_to_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
-    let keygen = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
-        .args(["keygen", "--alg", "ed25519", "--out"])
-        .arg(dir.path().join("edge.pem"))
-        .output()
-        .unwrap();
+    let pem = dir.path().join("edge.pem");
+    let keygen = verigate(
+        &["keygen", "--alg", "ed25519", "--out", pem.to_str().unwrap()],
+        &[],
+    );
     assert!(keygen.status.success());
     let key_dir = dir.path().to_owned();
     // The stack's config lives in its own directory: copy the key beside it.
     let s = Stack::with(|p| {
         std::fs::copy(key_dir.join("edge.pem"), p.dir.join("edge.pem")).unwrap();
-        config(p, "timeout_ms = 1000", ROUTES)
-            + "\n[signing]\nactive_key = \"edge\"\n\n[[signing.keys]]\nid = \"edge\"\n\
-               alg = \"ed25519\"\nprivate_key_file = \"edge.pem\"\n"
+        Cfg::standard(p).signing(Signing::keys(Path::new(""), &["edge"], "edge"))
     })
     .await;
     // `check` from another working directory agrees with `run`.
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+    let check = verigate_command()
         .args(["check", "-c"])
         .arg(s.config_path())
         .current_dir("/")
         .env("TEST_IMP_SECRET", "x")
         .output()
         .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert!(check.status.success(), "{}", text(&check.stderr));
     let uid = s.person("홍길동", "1980-01-01");
     let resp = s.verify("/certifications", &uid).await;
     assert_eq!(resp.status(), 200);
@@ -439,9 +359,8 @@ async fn relative_key_paths_are_relative_to_the_config_file() {
 fn demo_exits_within_two_seconds_of_sigint_or_sigterm() {
     use std::io::{BufRead, BufReader};
     for sig in ["INT", "TERM"] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
+        let mut child = verigate_command()
             .arg("demo")
-            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -462,21 +381,8 @@ fn demo_exits_within_two_seconds_of_sigint_or_sigterm() {
         }
         assert!(started, "the demo did not finish its walkthrough");
         let asked = Instant::now();
-        let ok = std::process::Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let mut exited = false;
-        while asked.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                exited = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        assert!(signal(child.id(), sig));
+        let exited = wait_exit(&mut child, Duration::from_secs(10)).is_some();
         let took = asked.elapsed();
         let _ = child.kill();
         let _ = child.wait();
@@ -488,189 +394,109 @@ fn demo_exits_within_two_seconds_of_sigint_or_sigterm() {
     }
 }
 
-/// Whether process `pid` is running (not gone, not a zombie).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+/// The daemon's verdict for `uid` on `/certifications`, or `None` while it does not answer.
+async fn daemon_verdict(gw: &GatewayClient, uid: &str) -> Option<String> {
+    let resp = gw.try_verify("/certifications", uid).await.ok()?;
+    let v: serde_json::Value = resp.json().await.ok()?;
+    v["headers"]["x-verified-verdict"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Runs `verigate run -d -c gateway.toml` from `dir`, its streams in files there (a daemon keeps
+/// the ones it was given: files, not pipes to wait on); the daemon's pid, once its pid file
+/// names it.
+async fn start_daemon(dir: &Path) -> u32 {
+    let stderr = || std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    let status = verigate_command()
+        .args(["run", "-d", "-c", "gateway.toml"])
+        .current_dir(dir)
+        .env("TEST_IMP_SECRET", TEST_IMP_SECRET)
+        .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{}", stderr());
+    let pid_file = dir.join("run/verigate.pid");
+    let pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+    };
+    eventually(Duration::from_secs(15), async || pid().is_some()).await;
+    pid().unwrap_or_else(|| panic!("no pid file at {}: {}", pid_file.display(), stderr()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_logs_reloads_with_a_relative_config_and_stops_on_sigterm() {
-    use verigate::echo::Echo;
-    use verigate::sandbox::{Sandbox, SandboxOptions, SandboxRecord};
     verigate::server::install_crypto_provider();
     let sandbox = Sandbox::new(SandboxOptions::default());
     let sandbox_addr = sandbox.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let echo = Echo::recording();
     let echo_addr = echo.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = |()| {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let ports = common::Ports {
-        gateway: port(()),
-        admin: port(()),
-        dir: dir.path().to_owned(),
-        echo: echo_addr,
-        sandbox: sandbox_addr,
-    };
+    let ports = Ports::fresh(dir.path(), echo_addr, sandbox_addr);
     // Relative paths only: the daemon works from `/`, they are relative to the config file.
-    let text = config(&ports, "timeout_ms = 2000", ROUTES)
-        .lines()
-        .filter(|l| !l.starts_with("pid_file") && !l.starts_with("upgrade_sock"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace(
-            "max_body_bytes = 65536",
-            "max_body_bytes = 65536\naccess_log = \"logs/access.log\"",
-        );
+    let cfg = Cfg::standard(&ports)
+        .api_timeout_ms(2000)
+        .default_runtime_paths()
+        .access_log("logs/access.log");
     std::fs::create_dir(dir.path().join("logs")).unwrap();
-    std::fs::write(dir.path().join("gateway.toml"), &text).unwrap();
-    // The daemon keeps the standard streams it was given: files, not pipes to wait on.
-    let stderr = dir.path().join("stderr.log");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
-        .args(["run", "-d", "-c", "gateway.toml"])
-        .current_dir(dir.path())
-        .env("TEST_IMP_SECRET", verigate::sandbox::TEST_IMP_SECRET)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .status()
-        .unwrap();
-    let stderr = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-    assert!(status.success(), "{}", stderr());
-    let pid_file = dir.path().join("run/verigate.pid");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let pid = loop {
-        let pid = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok());
-        if let Some(pid) = pid {
-            break pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pid file at {}: {}",
-            pid_file.display(),
-            stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    let kill = |sig: &str| {
-        std::process::Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap()
-            .success()
-    };
-    let base = format!("http://127.0.0.1:{}", ports.gateway);
-    let client = reqwest::Client::new();
-    let uid = sandbox.insert(SandboxRecord::person(
-        "김철수",
-        &common::birthday_years_ago(25, 0),
-    ));
-    let uid = uid.imp_uid.unwrap();
-    let verdict = || {
-        let (client, url, uid) = (
-            client.clone(),
-            format!("{base}/certifications"),
-            uid.clone(),
-        );
-        async move {
-            let resp = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(format!(r#"{{"imp_uid":"{uid}"}}"#))
-                .send()
-                .await
-                .ok()?;
-            let v: serde_json::Value = resp.json().await.ok()?;
-            v["headers"]["x-verified-verdict"]
-                .as_str()
-                .map(str::to_owned)
-        }
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut first = None;
-    while first.is_none() && Instant::now() < deadline {
-        first = verdict().await;
-        if first.is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    std::fs::write(dir.path().join("gateway.toml"), cfg.render()).unwrap();
+    let pid = start_daemon(dir.path()).await;
     // Whatever happens, the daemon does not outlive the test.
-    let _reaper = KillOnDrop(pid);
-    {
-        assert_eq!(first.as_deref(), Some("allow"), "the daemon does not serve");
-        // The access log is written.
-        let log = dir.path().join("logs/access.log");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/certifications"))
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(
-            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/certifications")),
-            "the daemon wrote no access log"
-        );
-        // SIGHUP rereads the relative config.
-        std::fs::write(
-            dir.path().join("gateway.toml"),
-            text.replacen(
-                "min_age = 19\nage_basis = \"year\"",
-                "min_age = 30\nage_basis = \"year\"",
-                1,
-            ),
-        )
-        .unwrap();
-        assert!(kill("HUP"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut now = verdict().await;
-        while now.as_deref() != Some("deny") && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            now = verdict().await;
-        }
-        assert_eq!(now.as_deref(), Some("deny"), "SIGHUP was not applied");
-        // SIGTERM stops it, at once when idle.
-        let asked = Instant::now();
-        assert!(kill("TERM"));
-        while alive(pid) && asked.elapsed() < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(!alive(pid), "the daemon ignored SIGTERM");
-        assert!(
-            asked.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            asked.elapsed()
-        );
-    }
+    let _reaper = KillDaemonOnDrop(pid);
+    let gw = GatewayClient::new(([127, 0, 0, 1], ports.gateway).into(), ports.admin);
+    let record = SandboxRecord::person("김철수", &birthday_years_ago(25, 0));
+    let stored = sandbox.insert(record);
+    let uid = stored.imp_uid.clone().unwrap();
+    let mut first = None;
+    eventually(Duration::from_secs(15), async || {
+        first = daemon_verdict(&gw, &uid).await;
+        first.is_some()
+    })
+    .await;
+    assert_eq!(first.as_deref(), Some("allow"), "the daemon does not serve");
+    // The access log is written.
+    let log = dir.path().join("logs/access.log");
+    let logged = || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/certifications"));
+    eventually(Duration::from_secs(5), async || logged()).await;
+    assert!(logged(), "the daemon wrote no access log");
+    // SIGHUP rereads the relative config.
+    let mut raised = cfg.clone();
+    raised.policy_mut("adult").min_age = 30;
+    std::fs::write(dir.path().join("gateway.toml"), raised.render()).unwrap();
+    assert!(signal(pid, "HUP"));
+    let mut now = None;
+    eventually(Duration::from_secs(10), async || {
+        now = daemon_verdict(&gw, &uid).await;
+        now.as_deref() == Some("deny")
+    })
+    .await;
+    assert_eq!(now.as_deref(), Some("deny"), "SIGHUP was not applied");
+    // SIGTERM stops it, at once when idle.
+    let asked = Instant::now();
+    assert!(signal(pid, "TERM"));
+    eventually(Duration::from_secs(10), async || !alive(pid)).await;
+    assert!(!alive(pid), "the daemon ignored SIGTERM");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    // Nothing personal in what the daemon wrote, access log included.
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap_or_default();
+    let out = read("stdout.log") + &read("stderr.log") + &read("logs/access.log");
+    assert_clean(&out, &personal_values(&stored));
 }
 
-/// Kills a child process left running by a failed test.
-struct KillChildOnDrop(std::process::Child);
+/// Kills a daemon (not our child: it forked away) left running by a failed test.
+struct KillDaemonOnDrop(u32);
 
-impl Drop for KillChildOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Kills a daemon left running by a failed test.
-struct KillOnDrop(i32);
-
-impl Drop for KillOnDrop {
+impl Drop for KillDaemonOnDrop {
     fn drop(&mut self) {
         if alive(self.0) {
-            let _ = std::process::Command::new("kill")
-                .arg("-KILL")
-                .arg(self.0.to_string())
-                .status();
+            signal(self.0, "KILL");
         }
     }
 }
@@ -706,11 +532,10 @@ async fn sigterm_while_the_app_is_answering_lets_its_answer_through() {
             });
         }
     });
-    let mut s =
-        Stack::with_upstream(Some(app_addr), |p| config(p, "timeout_ms = 1000", ROUTES)).await;
-    let (client, url) = (s.client.clone(), format!("{}/slow", s.base));
+    let mut s = Stack::with_upstream(Some(app_addr), Cfg::standard).await;
+    let gw = s.gateway.clone();
     let answer = tokio::spawn(async move {
-        let resp = client.get(url).send().await.map_err(|e| format!("{e:?}"))?;
+        let resp = gw.try_get("/slow").await.map_err(|e| format!("{e:?}"))?;
         let status = resp.status().as_u16();
         Ok::<_, String>((status, resp.text().await.map_err(|e| format!("{e:?}"))?))
     });
@@ -765,8 +590,7 @@ async fn sigterm_while_a_body_is_still_arriving_lets_the_request_finish() {
             });
         }
     });
-    let mut s =
-        Stack::with_upstream(Some(app_addr), |p| config(p, "timeout_ms = 1000", ROUTES)).await;
+    let mut s = Stack::with_upstream(Some(app_addr), Cfg::standard).await;
     let mut conn = tokio::net::TcpStream::connect(s.gateway_addr)
         .await
         .unwrap();

@@ -4,35 +4,27 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ROUTES, Stack, config};
+use common::{Cfg, Stack, eventually, free_addr, single_use_route};
 use verigate::sandbox::Fault;
 
 /// The admin listener's `/metrics` text.
 async fn metrics(s: &Stack) -> String {
-    s.client
-        .get(format!("{}/metrics", s.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    s.admin_get("/metrics").await.text().await.unwrap()
 }
 
 /// Polls `/metrics` (bounded) until it holds every line of `want`; the last text read.
 /// Requests are counted in pingora's logging phase, after the answer has left.
 async fn metrics_with(s: &Stack, want: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = metrics(s).await;
-        if want.iter().all(|l| text.contains(l)) || Instant::now() > deadline {
-            for line in want {
-                assert!(text.contains(line), "missing {line} in\n{text}");
-            }
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut text = String::new();
+    eventually(Duration::from_secs(10), async || {
+        text = metrics(s).await;
+        want.iter().all(|l| text.contains(l))
+    })
+    .await;
+    for line in want {
+        assert!(text.contains(line), "missing {line} in\n{text}");
     }
+    text
 }
 
 /// The gateway's `warn` lines (stderr) that contain `needle`.
@@ -46,24 +38,22 @@ fn warn_lines(s: &Stack, needle: &str) -> Vec<String> {
 
 /// Polls (bounded) for the access-log line of `request_id`.
 async fn access_line(s: &Stack, request_id: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = s
+    let mut found = None;
+    eventually(Duration::from_secs(10), async || {
+        found = s
             .gateway_output()
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .find(|v| v["request_id"] == request_id);
-        match found {
-            Some(v) => return v,
-            None if Instant::now() > deadline => {
-                panic!(
-                    "no access-log line for {request_id}:\n{}",
-                    s.gateway_output()
-                )
-            }
-            None => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+        found.is_some()
+    })
+    .await;
+    found.unwrap_or_else(|| {
+        panic!(
+            "no access-log line for {request_id}:\n{}",
+            s.gateway_output()
+        )
+    })
 }
 
 /// POSTs `{"imp_uid": uid}` to `path` with the request id `id`; the status.
@@ -83,17 +73,13 @@ async fn verify_as(s: &Stack, path: &str, uid: &str, id: &str) -> u16 {
 #[tokio::test]
 async fn health_readiness_and_metrics_are_served_on_the_admin_listener() {
     let s = Stack::start().await;
-    let get = |path: &str| {
-        let url = format!("{}{path}", s.admin);
-        let client = s.client.clone();
-        async move { client.get(url).send().await.unwrap() }
-    };
+    let get = |path: &'static str| s.admin_get(path);
     assert_eq!(get("/healthz").await.status(), 200);
     // Ready once the credentials asked for at start are accepted (a local round trip).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while get("/readyz").await.status() != 200 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually(Duration::from_secs(5), async || {
+        get("/readyz").await.status() == 200
+    })
+    .await;
     assert_eq!(get("/readyz").await.status(), 200);
     assert_eq!(get("/nope").await.status(), 404);
 
@@ -111,13 +97,13 @@ async fn health_readiness_and_metrics_are_served_on_the_admin_listener() {
 
     // Requests are counted in pingora's logging phase, which runs after the answer has left:
     // poll (bounded) until the last request's count is in.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let passthrough = "verigate_requests_total{route=\"passthrough\",verdict=\"passthrough\"} 1";
-    let mut text = get("/metrics").await.text().await.unwrap();
-    while !text.contains(passthrough) && std::time::Instant::now() < deadline {
-        tokio::task::yield_now().await;
+    let mut text = String::new();
+    eventually(Duration::from_secs(5), async || {
         text = get("/metrics").await.text().await.unwrap();
-    }
+        text.contains(passthrough)
+    })
+    .await;
     for line in [
         "verigate_requests_total{route=\"popup\",verdict=\"allow\"} 3",
         "verigate_requests_total{route=\"popup\",verdict=\"unverified\"} 1",
@@ -141,18 +127,10 @@ async fn health_readiness_and_metrics_are_served_on_the_admin_listener() {
 
 #[tokio::test]
 async fn readiness_fails_with_a_reason_while_credentials_are_rejected() {
-    let s = Stack::with(|p| {
-        config(p, "timeout_ms = 800", ROUTES).replace("${TEST_IMP_SECRET}", "wrong-secret")
-    })
-    .await;
+    let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(800).secret("wrong-secret")).await;
     let uid = s.person("홍길동", "1980-01-01");
     assert_eq!(s.verify("/certifications", &uid).await.status(), 503);
-    let resp = s
-        .client
-        .get(format!("{}/readyz", s.admin))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.admin_get("/readyz").await;
     assert_eq!(resp.status(), 503);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["reason"].as_str().unwrap().contains("rejected"));
@@ -183,7 +161,7 @@ async fn every_request_gets_one_json_access_log_line_without_personal_data() {
 
     // The log is written off the request path: poll for both lines.
     let mut lines: Vec<serde_json::Value> = Vec::new();
-    for _ in 0..500 {
+    eventually(Duration::from_secs(5), async || {
         lines = s
             .gateway_output()
             .lines()
@@ -194,11 +172,9 @@ async fn every_request_gets_one_json_access_log_line_without_personal_data() {
                     .is_some_and(|r| r.starts_with("log-test-"))
             })
             .collect();
-        if lines.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+        lines.len() == 2
+    })
+    .await;
     assert_eq!(lines.len(), 2, "{}", s.gateway_output());
     let v = &lines[0];
     assert_eq!(v["request_id"], "log-test-1");
@@ -336,15 +312,12 @@ async fn an_outage_logs_and_gauges_the_breaker_opening_then_its_closing() {
 
     // Recovery: the probe after the open period succeeds and closes the breaker.
     s.sandbox.clear_faults();
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut status = 0;
-    while Instant::now() < deadline {
+    eventually(Duration::from_secs(20), async || {
         status = s.verify("/certifications", &uid).await.status().as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        status == 200
+    })
+    .await;
     assert_eq!(status, 200, "no recovery");
     metrics_with(&s, &["verigate_breaker_open{provider=\"iamport\"} 0"]).await;
     let closed = warn_lines(&s, "circuit breaker closed");
@@ -357,10 +330,7 @@ async fn an_outage_logs_and_gauges_the_breaker_opening_then_its_closing() {
 
 #[tokio::test]
 async fn rejected_credentials_are_logged_as_a_warning() {
-    let s = Stack::with(|p| {
-        config(p, "timeout_ms = 800", ROUTES).replace("${TEST_IMP_SECRET}", "wrong-secret")
-    })
-    .await;
+    let s = Stack::with(|p| Cfg::standard(p).api_timeout_ms(800).secret("wrong-secret")).await;
     let uid = s.person("홍길동", "1980-01-01");
     for _ in 0..3 {
         assert_eq!(s.verify("/certifications", &uid).await.status(), 503);
@@ -370,18 +340,14 @@ async fn rejected_credentials_are_logged_as_a_warning() {
     assert!(!lines[0].contains("wrong-secret"));
 }
 
-const SINGLE_USE: &str = r#"
-[[routes]]
-name = "once"
-method = "POST"
-path = "/once"
-policy = "adult"
-single_use = true
-"#;
-
 #[tokio::test]
 async fn access_log_lines_carry_the_error_code_of_every_refusal() {
-    let s = Stack::with(|p| config(p, "timeout_ms = 800", &format!("{ROUTES}{SINGLE_USE}"))).await;
+    let s = Stack::with(|p| {
+        Cfg::standard(p)
+            .api_timeout_ms(800)
+            .route(single_use_route())
+    })
+    .await;
     let adult = s.person("홍길동", "1980-01-01");
     let minor = s.person("김영희", &common::birthday_years_ago(15, 0));
     let cases: [(&str, &str, &str, u16, Option<&str>); 6] = [
@@ -441,11 +407,14 @@ async fn access_log_lines_carry_the_error_code_of_every_refusal() {
     assert_eq!(line["imp_uid"], down.as_str());
 
     // The app is down: 502, on an intercepted route and on a passthrough.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let s = Stack::with_upstream(Some(dead), |p| config(p, "timeout_ms = 800", ROUTES)).await;
+    app_down_lines_carry_upstream_unavailable().await;
+}
+
+/// With the app down, an intercepted route and a passthrough answer 502, each logged with
+/// `upstream_unavailable` and counted as a 5xx of its route.
+async fn app_down_lines_carry_upstream_unavailable() {
+    let dead = free_addr();
+    let s = Stack::with_upstream(Some(dead), |p| Cfg::standard(p).api_timeout_ms(800)).await;
     let uid = s.person("홍길동", "1980-01-01");
     assert_eq!(verify_as(&s, "/certifications", &uid, "e-502a").await, 502);
     let resp = s
@@ -526,14 +495,10 @@ async fn operations_metrics_exist_from_the_start_with_bounded_labels() {
 #[tokio::test]
 async fn reloads_are_counted_applied_and_refused() {
     let s = Stack::start().await;
-    let good = std::fs::read_to_string(s.config_path()).unwrap();
+    let good = s.cfg();
     s.signal("HUP");
     metrics_with(&s, &["verigate_reloads_total{result=\"applied\"} 1"]).await;
-    std::fs::write(
-        s.config_path(),
-        good.replace("policy = \"adult\"", "policy = \"missing\""),
-    )
-    .unwrap();
+    s.write_config(&good.clone().broken());
     s.signal("HUP");
     metrics_with(
         &s,
@@ -543,7 +508,7 @@ async fn reloads_are_counted_applied_and_refused() {
         ],
     )
     .await;
-    std::fs::write(s.config_path(), &good).unwrap();
+    s.write_config(&good);
     s.signal("HUP");
     let text = metrics_with(
         &s,

@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{ROUTES, Stack, birthday_years_ago, config};
+use common::{Cfg, KillOnDrop, Stack, birthday_years_ago, free_addr, wait_listening};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Every token character HTTP allows in a field name (RFC 9110 §5.6.2) other than letters and
@@ -24,29 +24,15 @@ fn repo() -> PathBuf {
 
 /// `php -S` serving `script` for every path, killed when dropped.
 struct Php {
-    child: Child,
+    child: KillOnDrop,
     addr: SocketAddr,
 }
 
-impl Drop for Php {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 impl Php {
-    fn serve(script: &Path) -> Php {
+    async fn serve(script: &Path) -> Php {
         // A port taken between our probe and PHP's bind makes PHP exit: retry.
         for _ in 0..5 {
-            let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+            let addr = free_addr();
             let child = Command::new("php")
                 .arg("-S")
                 .arg(addr.to_string())
@@ -56,18 +42,13 @@ impl Php {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("`php` runs (Debian php-cli; scripts/prereqs.sh installs it)");
-            let mut php = Php { child, addr };
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = php.child.try_wait() {
-                    break;
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                    return php;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            let mut php = Php {
+                child: KillOnDrop(child),
+                addr,
+            };
+            if wait_listening(&mut php.child.0, addr).await {
+                return php;
             }
-            drop(php);
         }
         panic!("php -S did not start");
     }
@@ -122,8 +103,8 @@ fn the_readme_shows_the_php_app_the_test_runs() {
 
 #[tokio::test]
 async fn no_forged_header_spelling_makes_the_php_app_say_adult() {
-    let php = Php::serve(&repo().join("examples/php/index.php"));
-    let s = Stack::with_upstream(Some(php.addr), |p| config(p, "timeout_ms = 1000", ROUTES)).await;
+    let php = Php::serve(&repo().join("examples/php/index.php")).await;
+    let s = Stack::with_upstream(Some(php.addr), Cfg::standard).await;
     let adult = s.person("홍길동", "1980-01-01");
     let minor = s.person("김영희", &birthday_years_ago(15, 0));
 

@@ -6,53 +6,35 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ROUTES, Stack, config};
+use common::{Cfg, Signing, Stack, text, verigate};
 
 fn keygen(path: &std::path::Path) -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
-        .args(["keygen", "--alg", "ed25519", "--out"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = verigate(
+        &[
+            "keygen",
+            "--alg",
+            "ed25519",
+            "--out",
+            path.to_str().unwrap(),
+        ],
+        &[],
     );
+    assert!(out.status.success(), "{}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn signing(dir: &std::path::Path, active: &str) -> String {
-    format!(
-        r#"
-[signing]
-active_key = "{active}"
-signature_ttl_secs = 60
-jwt = true
-issuer = "verigate"
-audience = "legacy-app"
-
-[[signing.keys]]
-id = "edge-1"
-alg = "ed25519"
-private_key_file = "{d}/edge-1.pem"
-
-[[signing.keys]]
-id = "edge-2"
-alg = "ed25519"
-private_key_file = "{d}/edge-2.pem"
-"#,
-        d = dir.display()
-    )
+/// The standard stack signing with Ed25519 keys `edge-1` and `edge-2` from `dir`, `edge-1` active.
+async fn signing_stack(dir: &std::path::Path) -> Stack {
+    Stack::with(|p| {
+        Cfg::standard(p).signing(Signing::ed25519(dir, &["edge-1", "edge-2"], "edge-1"))
+    })
+    .await
 }
 
 async fn jwks(s: &Stack) -> Vec<String> {
     let v: serde_json::Value = s
-        .client
-        .get(format!("{}/.well-known/jwks.json", s.admin))
-        .send()
+        .admin_get("/.well-known/jwks.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -71,16 +53,11 @@ async fn keys_rotate_by_sighup_and_the_old_key_stays_published() {
     let keys = tempfile::tempdir().unwrap();
     let jwk1 = keygen(&keys.path().join("edge-1.pem"));
     keygen(&keys.path().join("edge-2.pem"));
-    let s =
-        Stack::with(|p| config(p, "timeout_ms = 1000", ROUTES) + &signing(keys.path(), "edge-1"))
-            .await;
+    let s = signing_stack(keys.path()).await;
     assert_eq!(jwks(&s).await, ["edge-1", "edge-2"]);
     let v: serde_json::Value = s
-        .client
-        .get(format!("{}/.well-known/jwks.json", s.admin))
-        .send()
+        .admin_get("/.well-known/jwks.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -111,12 +88,9 @@ async fn keys_rotate_by_sighup_and_the_old_key_stays_published() {
     assert!(s.last().header("signature").is_none());
 
     // Switch the active key; both stay published.
-    let text = std::fs::read_to_string(s.config_path()).unwrap();
-    std::fs::write(
-        s.config_path(),
-        text.replace("active_key = \"edge-1\"", "active_key = \"edge-2\""),
-    )
-    .unwrap();
+    let mut cfg = s.cfg();
+    cfg.signing.as_mut().unwrap().active_key = "edge-2".to_owned();
+    s.write_config(&cfg);
     s.signal("HUP");
     assert!(s.wait_output("applied", Duration::from_secs(5)).await);
     assert_eq!(s.verify("/certifications", &uid).await.status(), 200);
@@ -134,9 +108,7 @@ async fn a_missing_key_file_is_refused_at_start_and_on_reload() {
     let keys = tempfile::tempdir().unwrap();
     keygen(&keys.path().join("edge-1.pem"));
     keygen(&keys.path().join("edge-2.pem"));
-    let s =
-        Stack::with(|p| config(p, "timeout_ms = 1000", ROUTES) + &signing(keys.path(), "edge-1"))
-            .await;
+    let s = signing_stack(keys.path()).await;
     std::fs::remove_file(keys.path().join("edge-2.pem")).unwrap();
     s.signal("HUP");
     assert!(s.wait_output("refused", Duration::from_secs(5)).await);

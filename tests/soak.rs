@@ -17,13 +17,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{Stack, birthday_years_ago};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use verigate::echo::Received;
 use verigate::headers::percent_encode;
-use verigate::sandbox::RandomFault;
+use verigate::sandbox::{RandomFault, SandboxStats};
 
 const DEFAULT_REQUESTS: usize = 3_000;
 const DEFAULT_CONCURRENCY: usize = 32;
@@ -313,87 +314,124 @@ fn reserved(name: &str) -> bool {
         || ["signature", "signature-input", "content-digest"].contains(&n.as_str())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mixed_traffic_under_api_faults_keeps_the_contract_and_memory_flat() {
-    let requests: usize = env_or("VERIGATE_SOAK_REQUESTS", DEFAULT_REQUESTS).max(30);
-    let concurrency: usize = env_or("VERIGATE_SOAK_CONCURRENCY", DEFAULT_CONCURRENCY).max(1);
-    let seed: u64 = env_or("VERIGATE_SOAK_SEED", DEFAULT_SEED);
+/// Seeded people as (imp_uid, name) pairs.
+type People = Vec<(String, String)>;
 
-    let setup = Instant::now();
-    let s = Stack::start().await;
-    let adults: Vec<(String, String)> = (0..ADULTS)
+/// Seeds the people the plan draws from: adults and minors.
+fn seed_people(s: &Stack) -> (People, People) {
+    let adults = (0..ADULTS)
         .map(|i| {
             let name = format!("성인{i:03}");
             let birthday = format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28);
             (s.person(&name, &birthday), name)
         })
         .collect();
-    let minors: Vec<(String, String)> = (0..MINORS)
+    let minors = (0..MINORS)
         .map(|i| {
             let name = format!("미성년{i:03}");
             let days = i64::try_from(i).unwrap_or(0) * 5;
             (s.person(&name, &birthday_years_ago(15, days)), name)
         })
         .collect();
-    let plans = Arc::new(plan(requests, seed, &adults, &minors));
-    s.sandbox.set_random_fault(RandomFault {
-        latency_ms: Some(1),
-        jitter_ms: Some(19),
-        status: Some(500),
-        error_rate: Some(0.05),
-        times: None,
-    });
+    (adults, minors)
+}
 
-    eprintln!(
-        "soak: stack up and {} people seeded in {:.2} s",
-        ADULTS + MINORS,
-        setup.elapsed().as_secs_f64()
-    );
-    let pid = s.pid();
+/// One soak run: its size, its answers and the gateway's memory along the way.
+struct Run {
+    requests: usize,
+    concurrency: usize,
+    seed: u64,
+    took: Duration,
+    /// The requests of the warm-up phase, `0..warm_end`.
+    warm_end: usize,
+    /// VmRSS in KiB at the start, after warm-up and at the end.
+    rss: [u64; 3],
+    outcomes: Vec<Outcome>,
+}
+
+/// Sends every planned request: a third to warm up, then the rest, reading the gateway's memory
+/// before, between and after.
+async fn drive(s: &Stack, plans: &Arc<Vec<Plan>>, concurrency: usize, seed: u64) -> Run {
+    let (pid, requests) = (s.pid(), plans.len());
     let rss_start = rss_kib(pid);
     let started = Instant::now();
     let warm_end = requests / 3;
-    let mut outcomes = run_phase(&s, &plans, 0..warm_end, concurrency).await;
+    let mut outcomes = run_phase(s, plans, 0..warm_end, concurrency).await;
     let rss_warm = rss_kib(pid);
-    outcomes.extend(run_phase(&s, &plans, warm_end..requests, concurrency).await);
-    let took = started.elapsed();
-    let rss_end = rss_kib(pid);
-    s.sandbox.clear_faults();
+    outcomes.extend(run_phase(s, plans, warm_end..requests, concurrency).await);
+    Run {
+        requests,
+        concurrency,
+        seed,
+        took: started.elapsed(),
+        warm_end,
+        rss: [rss_start, rss_warm, rss_kib(pid)],
+        outcomes,
+    }
+}
 
-    // 1. Every answer is one the contract allows for its kind.
-    let mut violations: Vec<String> = Vec::new();
-    let mut histogram: BTreeMap<(Kind, u16), usize> = BTreeMap::new();
-    let mut answered_200 = HashSet::new();
-    for o in &outcomes {
-        let kind = plans[o.id].kind;
-        *histogram.entry((kind, o.status)).or_default() += 1;
-        let fits = kind.allowed().iter().any(|(status, error)| {
-            *status == o.status && error.is_none_or(|e| o.error.as_deref() == Some(e))
-        });
-        if !fits {
-            violations.push(format!("#{} {kind:?}: {} {:?}", o.id, o.status, o.error));
-        }
-        if o.status == 503 && !o.retry_after {
-            violations.push(format!("#{} {kind:?}: 503 without Retry-After", o.id));
-        }
-        if o.status == 200 {
-            answered_200.insert(o.id);
+/// What the checks found.
+#[derive(Default)]
+struct Findings {
+    violations: Vec<String>,
+    histogram: BTreeMap<(Kind, u16), usize>,
+    answered_200: HashSet<usize>,
+    /// The requests the app received.
+    seen: HashSet<usize>,
+    forged_identities: usize,
+}
+
+impl Findings {
+    /// 1. Every answer is one the contract allows for its kind.
+    fn check_answers(&mut self, plans: &[Plan], outcomes: &[Outcome]) {
+        for o in outcomes {
+            let kind = plans[o.id].kind;
+            *self.histogram.entry((kind, o.status)).or_default() += 1;
+            let fits = kind.allowed().iter().any(|(status, error)| {
+                *status == o.status && error.is_none_or(|e| o.error.as_deref() == Some(e))
+            });
+            if !fits {
+                let v = format!("#{} {kind:?}: {} {:?}", o.id, o.status, o.error);
+                self.violations.push(v);
+            }
+            if o.status == 503 && !o.retry_after {
+                let v = format!("#{} {kind:?}: 503 without Retry-After", o.id);
+                self.violations.push(v);
+            }
+            if o.status == 200 {
+                self.answered_200.insert(o.id);
+            }
         }
     }
-    assert_eq!(outcomes.len(), requests, "every request got an answer");
 
-    // 2. What the app saw: each request at most once, only the kinds that may reach it, and no
-    //    identity header the gateway did not set for that very request.
-    let received = s.app_saw();
-    let mut seen = HashSet::new();
-    let mut forged_identities = 0usize;
-    for r in &received {
+    /// 2. What the app saw: each request at most once, only the kinds that may reach it, and no
+    ///    identity header the gateway did not set for that very request.
+    fn check_app_saw(&mut self, plans: &[Plan], received: &[Received]) {
+        for r in received {
+            self.check_received(plans, r);
+        }
+        let missing = self.answered_200.difference(&self.seen).count();
+        if missing > 0 {
+            self.violations.push(format!(
+                "{missing} requests answered 200 never reached the app"
+            ));
+        }
+        let unexpected = self.seen.difference(&self.answered_200).count();
+        if unexpected > 0 {
+            self.violations.push(format!(
+                "{unexpected} requests reached the app but were not answered 200"
+            ));
+        }
+    }
+
+    fn check_received(&mut self, plans: &[Plan], r: &Received) {
         let Some(id) = r.header(MARKER).and_then(|v| v.parse::<usize>().ok()) else {
-            violations.push(format!("the app saw an unmarked request to {}", r.path));
-            continue;
+            let v = format!("the app saw an unmarked request to {}", r.path);
+            self.violations.push(v);
+            return;
         };
-        if !seen.insert(id) {
-            violations.push(format!("#{id} reached the app twice"));
+        if !self.seen.insert(id) {
+            self.violations.push(format!("#{id} reached the app twice"));
         }
         let p = &plans[id];
         let forged_value = r.headers.iter().any(|(_, v)| {
@@ -401,40 +439,17 @@ async fn mixed_traffic_under_api_faults_keeps_the_contract_and_memory_flat() {
                 .iter()
                 .any(|(_, f)| *f != "allow" && v.as_slice() == f.as_bytes())
         });
-        let reserved_names: Vec<&str> = r
-            .headers
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .filter(|k| reserved(k))
-            .collect();
-        let verdicts = r
-            .headers
-            .iter()
-            .filter(|(k, _)| k == "x-verified-verdict")
-            .count();
-        let identity_ok = match p.kind {
-            k if k.is_passthrough() => reserved_names.is_empty(),
-            Kind::AdultJson | Kind::AdultForm | Kind::AdultRedirect => {
-                verdicts == 1
-                    && r.header("x-verified-verdict") == Some("allow")
-                    && r.header("x-verified-reason").is_none()
-            }
-            Kind::MinorJson | Kind::ForgedMinor => {
-                verdicts == 1
-                    && r.header("x-verified-verdict") == Some("deny")
-                    && r.header("x-verified-reason") == Some("underage")
-            }
-            other => {
-                violations.push(format!("#{id} {other:?} reached the app"));
-                false
-            }
-        };
+        let identity_ok = identity_ok(p, r).unwrap_or_else(|| {
+            self.violations
+                .push(format!("#{id} {:?} reached the app", p.kind));
+            false
+        });
         let person_ok = p.kind.is_passthrough()
             || (r.header("x-verified-imp-uid") == Some(p.uid.as_str())
                 && r.header("x-verified-name") == p.name.as_deref().map(percent_encode).as_deref());
         if forged_value || !identity_ok || !person_ok {
-            forged_identities += 1;
-            violations.push(format!(
+            self.forged_identities += 1;
+            self.violations.push(format!(
                 "#{id} {:?} (imp_uid {}, name {:?}): the app saw {:?}",
                 p.kind,
                 p.uid,
@@ -447,43 +462,75 @@ async fn mixed_traffic_under_api_faults_keeps_the_contract_and_memory_flat() {
             ));
         }
     }
-    let missing = answered_200.difference(&seen).count();
-    if missing > 0 {
-        violations.push(format!(
-            "{missing} requests answered 200 never reached the app"
-        ));
-    }
-    let unexpected = seen.difference(&answered_200).count();
-    if unexpected > 0 {
-        violations.push(format!(
-            "{unexpected} requests reached the app but were not answered 200"
-        ));
-    }
+}
 
-    // 3. Memory after warm-up grows by no more than the new cache entries allow.
-    let mut first_use: HashMap<&str, usize> = HashMap::new();
-    for (id, p) in plans.iter().enumerate() {
-        if p.kind.resolves() {
-            first_use.entry(p.uid.as_str()).or_insert(id);
+/// Whether the identity headers the app received for `p` are exactly the gateway's for its
+/// kind; `None` for a kind that must never reach the app.
+fn identity_ok(p: &Plan, r: &Received) -> Option<bool> {
+    let verdicts = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-verified-verdict")
+        .count();
+    match p.kind {
+        k if k.is_passthrough() => Some(r.headers.iter().all(|(k, _)| !reserved(k))),
+        Kind::AdultJson | Kind::AdultForm | Kind::AdultRedirect => Some(
+            verdicts == 1
+                && r.header("x-verified-verdict") == Some("allow")
+                && r.header("x-verified-reason").is_none(),
+        ),
+        Kind::MinorJson | Kind::ForgedMinor => Some(
+            verdicts == 1
+                && r.header("x-verified-verdict") == Some("deny")
+                && r.header("x-verified-reason") == Some("underage"),
+        ),
+        _ => None,
+    }
+}
+
+/// 3. The gateway's memory after warm-up, against what the new cache entries may take.
+struct Memory {
+    growth_kib: u64,
+    bound_kib: u64,
+    new_entries: u64,
+}
+
+impl Memory {
+    fn of(run: &Run, plans: &[Plan]) -> Memory {
+        let mut first_use: HashMap<&str, usize> = HashMap::new();
+        for (id, p) in plans.iter().enumerate() {
+            if p.kind.resolves() {
+                first_use.entry(p.uid.as_str()).or_insert(id);
+            }
+        }
+        let new_entries = first_use.values().filter(|&&id| id >= run.warm_end).count() as u64;
+        Memory {
+            growth_kib: run.rss[2].saturating_sub(run.rss[1]),
+            bound_kib: new_entries * BYTES_PER_ENTRY / 1024 + RSS_SLACK_KIB,
+            new_entries,
         }
     }
-    let new_entries = first_use.values().filter(|&&id| id >= warm_end).count() as u64;
-    let bound_kib = new_entries * BYTES_PER_ENTRY / 1024 + RSS_SLACK_KIB;
-    let growth_kib = rss_end.saturating_sub(rss_warm);
+}
 
-    // The figures.
-    let stats = s.sandbox.stats();
-    let per_kind: BTreeMap<Kind, usize> = plans.iter().fold(BTreeMap::new(), |mut m, p| {
+fn per_kind(plans: &[Plan]) -> BTreeMap<Kind, usize> {
+    plans.iter().fold(BTreeMap::new(), |mut m, p| {
         *m.entry(p.kind).or_default() += 1;
         m
-    });
+    })
+}
+
+/// The figures of the traffic: rate, statuses per kind and overall.
+fn print_traffic(run: &Run, per_kind: &BTreeMap<Kind, usize>, f: &Findings) {
+    let (requests, took) = (run.requests, run.took.as_secs_f64());
     eprintln!(
-        "soak: {requests} requests at concurrency {concurrency} (seed {seed:#x}) in {:.2} s: {:.0} req/s",
-        took.as_secs_f64(),
-        requests as f64 / took.as_secs_f64()
+        "soak: {requests} requests at concurrency {} (seed {:#x}) in {took:.2} s: {:.0} req/s",
+        run.concurrency,
+        run.seed,
+        requests as f64 / took
     );
-    for (kind, count) in &per_kind {
-        let statuses: Vec<String> = histogram
+    for (kind, count) in per_kind {
+        let statuses: Vec<String> = f
+            .histogram
             .iter()
             .filter(|((k, _), _)| k == kind)
             .map(|((_, st), n)| format!("{st}×{n}"))
@@ -491,30 +538,31 @@ async fn mixed_traffic_under_api_faults_keeps_the_contract_and_memory_flat() {
         eprintln!("soak:   {kind:?} {count}: {}", statuses.join(" "));
     }
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
-    for o in &outcomes {
+    for o in &run.outcomes {
         *by_status.entry(o.status).or_default() += 1;
     }
     eprintln!("soak: statuses {by_status:?}");
+}
+
+/// The figures of what the app and the API saw, and of the gateway's memory.
+fn print_resources(run: &Run, stats: &SandboxStats, f: &Findings, received: usize, m: &Memory) {
     eprintln!(
-        "soak: app received {}, forged identities reaching it {forged_identities}",
-        received.len()
+        "soak: app received {received}, forged identities reaching it {}",
+        f.forged_identities
     );
     eprintln!(
         "soak: API calls {} (certifications {}, tokens {}), injected 500s {}",
         stats.api_calls, stats.certification_requests, stats.token_requests, stats.faults_served
     );
+    let ([rss_start, rss_warm, rss_end], warm_end) = (run.rss, run.warm_end);
+    let (growth_kib, bound_kib, new_entries) = (m.growth_kib, m.bound_kib, m.new_entries);
     eprintln!(
         "soak: gateway RSS start {rss_start} KiB, after warm-up ({warm_end} requests) {rss_warm} KiB, end {rss_end} KiB; growth {growth_kib} KiB, bound {bound_kib} KiB ({new_entries} new cache entries × {BYTES_PER_ENTRY} B + {RSS_SLACK_KIB} KiB)"
     );
+}
 
-    assert!(
-        violations.is_empty(),
-        "{} violations, the first: {:#?}",
-        violations.len(),
-        &violations[..violations.len().min(10)]
-    );
-    assert_eq!(forged_identities, 0);
-    // The API errs on 5 % of calls and the gateway retries: most adults must still pass.
+/// The API errs on 5 % of calls and the gateway retries: most adults must still pass.
+fn assert_most_adults_allowed(per_kind: &BTreeMap<Kind, usize>, f: &Findings) {
     let adult_kinds = [Kind::AdultJson, Kind::AdultForm, Kind::AdultRedirect];
     let adults_sent: usize = adult_kinds
         .iter()
@@ -522,16 +570,65 @@ async fn mixed_traffic_under_api_faults_keeps_the_contract_and_memory_flat() {
         .sum();
     let adults_allowed: usize = adult_kinds
         .iter()
-        .map(|k| histogram.get(&(*k, 200)).copied().unwrap_or(0))
+        .map(|k| f.histogram.get(&(*k, 200)).copied().unwrap_or(0))
         .sum();
     assert!(
         adults_allowed * 10 >= adults_sent * 9,
         "only {adults_allowed} of {adults_sent} adults were allowed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_traffic_under_api_faults_keeps_the_contract_and_memory_flat() {
+    let requests: usize = env_or("VERIGATE_SOAK_REQUESTS", DEFAULT_REQUESTS).max(30);
+    let concurrency: usize = env_or("VERIGATE_SOAK_CONCURRENCY", DEFAULT_CONCURRENCY).max(1);
+    let seed: u64 = env_or("VERIGATE_SOAK_SEED", DEFAULT_SEED);
+
+    let setup = Instant::now();
+    let s = Stack::start().await;
+    let (adults, minors) = seed_people(&s);
+    let plans = Arc::new(plan(requests, seed, &adults, &minors));
+    s.sandbox.set_random_fault(RandomFault {
+        latency_ms: Some(1),
+        jitter_ms: Some(19),
+        status: Some(500),
+        error_rate: Some(0.05),
+        times: None,
+    });
+    eprintln!(
+        "soak: stack up and {} people seeded in {:.2} s",
+        ADULTS + MINORS,
+        setup.elapsed().as_secs_f64()
+    );
+    let run = drive(&s, &plans, concurrency, seed).await;
+    s.sandbox.clear_faults();
+
+    let mut f = Findings::default();
+    f.check_answers(&plans, &run.outcomes);
+    assert_eq!(run.outcomes.len(), requests, "every request got an answer");
+    let received = s.app_saw();
+    f.check_app_saw(&plans, &received);
+    let memory = Memory::of(&run, &plans);
+
+    let stats = s.sandbox.stats();
+    let per_kind = per_kind(&plans);
+    print_traffic(&run, &per_kind, &f);
+    print_resources(&run, &stats, &f, received.len(), &memory);
+
+    let violations = &f.violations;
+    assert!(
+        violations.is_empty(),
+        "{} violations, the first: {:#?}",
+        violations.len(),
+        &violations[..violations.len().min(10)]
+    );
+    assert_eq!(f.forged_identities, 0);
+    assert_most_adults_allowed(&per_kind, &f);
     assert!(
         stats.faults_served > 0,
         "the sandbox injected no error: the soak did not test API trouble"
     );
+    let (growth_kib, bound_kib) = (memory.growth_kib, memory.bound_kib);
     assert!(
         growth_kib <= bound_kib,
         "gateway RSS grew {growth_kib} KiB after warm-up, over the {bound_kib} KiB bound"

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use common::{ROUTES, Stack, config};
+use common::{Cfg, Ports, Stack, text, verigate};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 /// A test CA and a `localhost`/127.0.0.1 certificate it signed, written to `dir`.
@@ -28,29 +27,17 @@ fn make_pki(dir: &Path) -> String {
     ca_cert.pem()
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// The standard config plus an HTTPS listener on `tls`, certificates in `dir`.
-fn with_tls(p: &common::Ports, tls: SocketAddr, dir: &Path) -> String {
-    config(p, "timeout_ms = 1000", ROUTES)
-        + &format!(
-            "\n[server.tls]\nlisten = \"{tls}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-            dir.join("edge.pem").display(),
-            dir.join("edge.key").display()
-        )
+/// The standard config plus an HTTPS listener on `p.tls`, certificates in `dir`.
+fn with_tls(p: &Ports, dir: &Path) -> Cfg {
+    Cfg::standard(p).tls_listener(p, dir)
 }
 
 #[tokio::test]
 async fn https_listener_serves_http2_and_http1_with_the_same_verification() {
     let pki = tempfile::tempdir().unwrap();
     let ca = make_pki(pki.path());
-    let tls = free_addr();
-    let s = Stack::with(|p| with_tls(p, tls, pki.path())).await;
+    let s = Stack::with(|p| with_tls(p, pki.path())).await;
+    let tls = s.tls_addr;
     let uid = s.person("홍길동", "1980-01-01");
     let root = reqwest::Certificate::from_pem(ca.as_bytes()).unwrap();
     for http2 in [true, false] {
@@ -112,20 +99,11 @@ async fn upstream_tls_is_verified_against_the_configured_ca() {
     // The "app" is a second verigate terminating TLS in front of the echo app.
     let pki = tempfile::tempdir().unwrap();
     make_pki(pki.path());
-    let tls = free_addr();
-    let app = Stack::with(|p| with_tls(p, tls, pki.path())).await;
-    let front = |ca: Option<&Path>| {
-        let ca_line = ca.map_or(String::new(), |c| {
-            format!("ca_file = \"{}\"\n", c.display())
-        });
-        move |p: &common::Ports| {
-            config(p, "timeout_ms = 1000", ROUTES).replace(
-                &format!("addrs = [\"{}\"]", p.echo),
-                &format!("addrs = [\"{tls}\"]\ntls = true\nsni = \"localhost\"\n{ca_line}"),
-            )
-        }
-    };
-    let trusted = Stack::with(front(Some(&pki.path().join("ca.pem")))).await;
+    let app = Stack::with(|p| with_tls(p, pki.path())).await;
+    let tls = app.tls_addr;
+    let front =
+        |ca: Option<PathBuf>| move |p: &Ports| Cfg::standard(p).upstream_tls(tls, ca.as_deref());
+    let trusted = Stack::with(front(Some(pki.path().join("ca.pem")))).await;
     let resp = trusted.get("/through-tls").await;
     assert_eq!(resp.status(), 200);
     assert_eq!(app.last().path, "/through-tls");
@@ -143,19 +121,15 @@ fn a_bad_certificate_file_is_refused_at_start_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("edge.pem"), "not a certificate").unwrap();
     std::fs::write(dir.path().join("edge.key"), "not a key").unwrap();
-    let cfg = format!(
-        "[server]\nlisten = []\nadmin_listen = \"\"\npid_file = \"{d}/p\"\nupgrade_sock = \"{d}/u\"\n[server.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{d}/edge.pem\"\nkey = \"{d}/edge.key\"\n[iamport]\nimp_key = \"k\"\nimp_secret = \"s\"\n[policies.adult]\n[[routes]]\nname = \"p\"\nmethod = \"POST\"\npath = \"/c\"\npolicy = \"adult\"\n",
-        d = dir.path().display()
-    );
+    let (cert, key) = (dir.path().join("edge.pem"), dir.path().join("edge.key"));
+    let cfg = Cfg::standard(&Ports::offline(dir.path()))
+        .secret("s")
+        .tls_at("127.0.0.1:0", &cert, &key);
     let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_verigate"))
-        .args(["run", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    std::fs::write(&path, cfg.render()).unwrap();
+    let out = verigate(&["run", "-c", path.to_str().unwrap()], &[]);
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = text(&out.stderr);
     assert!(
         stderr.contains("[server.tls]") && stderr.contains("edge.pem"),
         "{stderr}"
@@ -168,17 +142,10 @@ async fn the_tls_listener_forwards_https_and_the_authority_and_believes_only_tru
     let pki = tempfile::tempdir().unwrap();
     let ca = make_pki(pki.path());
     let root = reqwest::Certificate::from_pem(ca.as_bytes()).unwrap();
-    for trusted in [r#"["10.0.0.0/8"]"#, r#"["127.0.0.1"]"#] {
-        let tls = free_addr();
-        let s = Stack::with(|p| {
-            with_tls(p, tls, pki.path()).replacen(
-                "[server]\n",
-                &format!("[server]\ntrusted_proxies = {trusted}\n"),
-                1,
-            )
-        })
-        .await;
-        let believed = trusted.contains("127.0.0.1");
+    for trusted in [&["10.0.0.0/8"], &["127.0.0.1"]] {
+        let s = Stack::with(|p| with_tls(p, pki.path()).trusted_proxies(trusted)).await;
+        let tls = s.tls_addr;
+        let believed = trusted.contains(&"127.0.0.1");
         let uid = s.person("홍길동", "1980-01-01");
         for http2 in [true, false] {
             let builder = reqwest::Client::builder()
@@ -206,7 +173,7 @@ async fn the_tls_listener_forwards_https_and_the_authority_and_believes_only_tru
                 assert_eq!(resp.status(), 200);
                 let got = s.last();
                 let h = |n: &str| got.header(n).map(str::to_owned);
-                let what = format!("{trusted} http2={http2} {path}");
+                let what = format!("{trusted:?} http2={http2} {path}");
                 if believed {
                     assert_eq!(
                         h("x-forwarded-for").as_deref(),

@@ -73,7 +73,7 @@ pub struct ServerSettings {
     pub tls: Option<TlsSettings>,
     /// Worker threads, at least 1.
     pub threads: usize,
-    /// The admin listener (§6); `None` when disabled with `admin_listen = ""`.
+    /// The admin listener (README, "Admin listener"); `None` when disabled with `admin_listen = ""`.
     pub admin_listen: Option<SocketAddr>,
     /// 1..=65536.
     pub max_body_bytes: usize,
@@ -85,7 +85,7 @@ pub struct ServerSettings {
     pub upgrade_sock: PathBuf,
     /// Where the access log goes.
     pub access_log: AccessLogTarget,
-    /// Peers whose `X-Forwarded-*` and `Forwarded` headers are believed (§4.1).
+    /// Peers whose `X-Forwarded-*` and `Forwarded` headers are believed (README, "Forwarding headers").
     pub trusted_proxies: TrustedProxies,
 }
 
@@ -142,7 +142,7 @@ pub struct HealthCheck {
 pub struct HeaderSettings {
     /// Lower-case, e.g. `x-verified-`.
     pub prefix: String,
-    /// Sorted in §4.2 order, no duplicates.
+    /// Sorted in the order of README, "What the app receives", no duplicates.
     pub forward: Vec<ForwardField>,
 }
 

@@ -19,7 +19,7 @@ use crate::session::page::{self, CspNonce, PageInput};
 use crate::session::redirect::rd_from_query;
 use crate::session::{Origin, Refusal};
 use crate::state::{GatewayState, Runtime, Sessions};
-use crate::verify::{self, Annotator, Judged, Request};
+use crate::verify::{self, Judged, Request};
 
 /// Answers one of the gateway's own paths; `Ok(true)`: the request is finished.
 pub(super) async fn serve(
@@ -176,10 +176,7 @@ async fn auth(
             content_type: None,
             body: &[],
         };
-        let with = Annotator {
-            names: &rt.names,
-            signer: rt.signer(),
-        };
+        let with = rt.annotator();
         let covered = answer.headers.clone();
         if let Some(h) =
             verify::assertion(with, &gate.policy, &judged, &original, &covered, ctx.now)

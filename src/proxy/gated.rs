@@ -24,7 +24,7 @@ use crate::route::Gate;
 use crate::session::gate::{self, GateDecision, GatedRequest};
 use crate::session::{Opened, SessionCookies};
 use crate::state::{Runtime, Sessions};
-use crate::verify::{self, Annotator, Judged, Request};
+use crate::verify::{self, Judged, Request};
 
 /// Normalises the request's path in place (README, "Verification sessions"): the normalised
 /// path is what is matched and what the app receives.
@@ -166,10 +166,7 @@ async fn pass(
             .map(HeaderValue::as_bytes),
         body: &body,
     };
-    let with = Annotator {
-        names: &rt.names,
-        signer: rt.signer(),
-    };
+    let with = rt.annotator();
     ctx.added = Some(verify::annotate_for(
         with,
         &gate.policy,

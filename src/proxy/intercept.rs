@@ -17,7 +17,7 @@ use crate::resolve::{CacheStatus, Resolved};
 use crate::route::Route;
 use crate::state::{GatewayState, Runtime};
 use crate::store::UseKey;
-use crate::verify::{self, Annotator, Plan, Request};
+use crate::verify::{self, Plan, Request};
 
 /// Runs `route`: the headers to forward with, or why the request is not forwarded.
 pub(super) async fn run(
@@ -50,11 +50,13 @@ pub(super) async fn run(
         }
     }
     verify::gate(route, judged.verdict())?;
-    let with = Annotator {
-        names: &rt.names,
-        signer: rt.signer(),
-    };
-    Ok(verify::annotate(with, route, &judged, &req, ctx.now))
+    Ok(verify::annotate(
+        rt.annotator(),
+        route,
+        &judged,
+        &req,
+        ctx.now,
+    ))
 }
 
 /// What the decisions read of the request.

@@ -6,7 +6,7 @@
 //! edge proxy, [`forward_auth`] answers the same question. [`redirect`] keeps the page's `rd` a
 //! local path, so the round trip can never be turned into an open redirect; [`origin`] builds
 //! the absolute URLs from checked parts only; [`refusal`] is what a refused visitor sees, in
-//! Korean. Nothing here reads a clock, a socket or a global: "now" (and any randomness) is an
+//! Korean. `settings.rs` holds what the config makes of `[session]` and `[[gates]]`. Nothing here reads a clock, a socket or a global: "now" (and any randomness) is an
 //! argument, and the I/O (the proxy phases) lives elsewhere.
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub mod origin;
 pub mod page;
 pub mod redirect;
 pub mod refusal;
-pub mod settings;
+mod settings;
 
 pub use claims::{Session, State};
 pub use cookie::{CookieSettings, Opened, SameSite, SessionCookies};
@@ -29,7 +29,7 @@ pub use gate::{GateDecision, GatedRequest};
 pub use origin::Origin;
 pub use page::{CspNonce, Page, PageInput, PageSettings, SdkUrl, WindowMode};
 pub use refusal::Refusal;
-pub use settings::SessionSettings;
+pub use settings::{Gate, SessionSettings};
 
 /// The paths verigate answers itself; never forwarded, never a redirect target.
 pub const RESERVED_PREFIX: &str = "/.verigate";

@@ -8,7 +8,7 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -46,10 +46,7 @@ impl Browser {
             .ok()
             .or_else(|| on_path(&["chromium", "chromium-browser", "google-chrome"]))
             .expect("chromium not found: install chromium (scripts/prereqs.sh)");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = super::free_port();
         let driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -194,14 +191,13 @@ impl Browser {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut found = None;
+        super::eventually_every(WAIT, Duration::from_millis(50), async || {
+            found = check().await;
+            found.is_some()
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("{what}: not within {WAIT:?}"))
     }
 }
 

@@ -6,9 +6,11 @@ Everything runs on 127.0.0.1 with free ports, started here and stopped at teardo
 - ``app``: a tiny upstream app in Python (``ThreadingHTTPServer`` in a thread) that records every
   request exactly as it arrived (method, raw request target, header lines, raw body bytes) and
   answers 200;
-- ``stack``: the real ``verigate run`` binary in front of ``app``, with a config written to a tmp
-  dir that signs with two keys (an Ed25519 key made by ``verigate keygen`` and an HMAC secret passed
-  through the environment). It is parametrized: once with the Ed25519 key active, once with HMAC.
+- ``stack``: the real ``verigate run`` binary in front of ``app``, with the shared fixture
+  ``tests/fixtures/signing.toml`` copied to a tmp dir: it signs with two keys (an Ed25519 key made
+  by ``verigate keygen`` and an HMAC secret), and everything that differs per run (ports, the
+  sandbox, the key file, the active key, the secrets) reaches it as ``VERIGATE_TEST_*`` variables.
+  It is parametrized: once with the Ed25519 key active, once with HMAC.
 
 The binary is ``$VERIGATE_BIN`` or ``<repo>/target/debug/verigate`` (tests/python/run.sh builds
 it). A missing binary fails the tests; nothing is skipped.
@@ -24,6 +26,7 @@ import socket
 import subprocess
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -37,12 +40,14 @@ REPO = Path(__file__).resolve().parents[2]
 SANDBOX_IMP_KEY = "imp_apikey"
 SANDBOX_IMP_SECRET = "ekKoeW8RyKuT0zgaZsUtXXTLQ4AhPFW3ZGseDA6bkA5lamv9OqDMnxyeB9wqOsuO9W3Mx9YSJ4dTqJ3f"
 
-ED25519_KEY_ID = "edge-1"
-HMAC_KEY_ID = "shared-1"
-ISSUER = "verigate-interop"
-AUDIENCE = "legacy-app"
-SIGNATURE_TTL_SECS = 90
-HMAC_ENV = "VERIGATE_TEST_HMAC_SECRET"
+#: The gateway's configuration, shared with tests/cli.rs (which runs `verigate check` on it).
+FIXTURE = REPO / "tests" / "fixtures" / "signing.toml"
+_SIGNING = tomllib.loads(FIXTURE.read_text())["signing"]
+ED25519_KEY_ID = next(k["id"] for k in _SIGNING["keys"] if k["alg"] == "ed25519")
+HMAC_KEY_ID = next(k["id"] for k in _SIGNING["keys"] if k["alg"] == "hmac-sha256")
+ISSUER = _SIGNING["issuer"]
+AUDIENCE = _SIGNING["audience"]
+SIGNATURE_TTL_SECS = _SIGNING["signature_ttl_secs"]
 
 #: How long a process may take to answer after it was started.
 STARTUP_TIMEOUT_SECS = 30.0
@@ -252,55 +257,6 @@ def app():
 
 # ---- the gateway ---------------------------------------------------------------------------
 
-CONFIG = """\
-[server]
-listen = ["127.0.0.1:{port}"]
-threads = 2
-admin_listen = "127.0.0.1:{admin_port}"
-grace_period_secs = 1
-
-[upstream]
-addrs = ["127.0.0.1:{app_port}"]
-
-[iamport]
-base_url = "{sandbox_url}"
-imp_key = "{imp_key}"
-imp_secret = "{imp_secret}"
-
-[headers]
-forward = ["gender", "phone"]
-
-[signing]
-active_key = "{active_key}"
-signature_ttl_secs = {ttl}
-jwt = true
-issuer = "{issuer}"
-audience = "{audience}"
-
-[[signing.keys]]
-id = "{ed_id}"
-alg = "ed25519"
-private_key_file = "{ed_pem}"
-
-[[signing.keys]]
-id = "{hmac_id}"
-alg = "hmac-sha256"
-secret = "${{{hmac_env}}}"
-
-[policies.adult]
-min_age = 19
-age_basis = "year"
-timezone = "Asia/Seoul"
-
-[[routes]]
-name = "popup"
-method = "POST"
-path = "/certifications"
-imp_uid_from = "body"
-policy = "adult"
-"""
-
-
 @dataclass
 class Stack:
     """A running gateway with its sandbox and app, and what a verifier needs to know."""
@@ -350,27 +306,21 @@ def stack(request, sandbox, app, tmp_path_factory):
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout.strip()
 
-    env = dict(os.environ, **{HMAC_ENV: hmac_secret_b64})
+    config = d / "gateway.toml"
+    config.write_text(FIXTURE.read_text())
     for attempt in range(3):  # a free port can be taken by someone else before we bind it
         port, admin_port = free_port(), free_port()
-        config = d / "gateway.toml"
-        config.write_text(
-            CONFIG.format(
-                port=port,
-                admin_port=admin_port,
-                app_port=app.port,
-                sandbox_url=sandbox.url,
-                imp_key=SANDBOX_IMP_KEY,
-                imp_secret=SANDBOX_IMP_SECRET,
-                active_key=ED25519_KEY_ID if alg == "ed25519" else HMAC_KEY_ID,
-                ttl=SIGNATURE_TTL_SECS,
-                issuer=ISSUER,
-                audience=AUDIENCE,
-                ed_id=ED25519_KEY_ID,
-                ed_pem=ed_pem,
-                hmac_id=HMAC_KEY_ID,
-                hmac_env=HMAC_ENV,
-            )
+        env = dict(
+            os.environ,
+            VERIGATE_TEST_LISTEN=f"127.0.0.1:{port}",
+            VERIGATE_TEST_ADMIN_LISTEN=f"127.0.0.1:{admin_port}",
+            VERIGATE_TEST_APP=f"127.0.0.1:{app.port}",
+            VERIGATE_TEST_SANDBOX_URL=sandbox.url,
+            VERIGATE_TEST_IMP_KEY=SANDBOX_IMP_KEY,
+            VERIGATE_TEST_IMP_SECRET=SANDBOX_IMP_SECRET,
+            VERIGATE_TEST_ACTIVE_KEY=ED25519_KEY_ID if alg == "ed25519" else HMAC_KEY_ID,
+            VERIGATE_TEST_ED25519_PEM=str(ed_pem),
+            VERIGATE_TEST_HMAC_SECRET=hmac_secret_b64,
         )
         log = d / f"gateway-{attempt}.log"
         with open(log, "wb") as out:

@@ -36,7 +36,7 @@ impl Checker<'_> {
             && prefix
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        // Every request header under the prefix is stripped (§4.1), so a broad prefix would
+        // Every request header under the prefix is stripped (README, "What the app receives"), so a broad prefix would
         // silently remove headers the app or the gateway itself depends on.
         let clobbered = STANDARD_HEADERS.iter().find(|h| h.starts_with(&prefix));
         if !valid {

@@ -11,6 +11,7 @@ use crate::config::types::Route;
 use crate::extract::ImpUidSource;
 use crate::policy::Policy;
 use crate::provider::ProviderName;
+use crate::session::{RESERVED_PREFIX, is_reserved_path};
 
 /// The field a route reads its id from unless `imp_uid_field` says otherwise.
 fn default_id_field(provider: ProviderName) -> &'static str {
@@ -63,23 +64,8 @@ impl Checker<'_> {
         let what = |key: &str| format!("`{key}` in [[routes]] `{name}`");
         let method = self.method(&r.method, &t, &what("method"));
         let path = r.path.get_ref().trim().to_string();
-        let path_ok = path.starts_with('/')
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#');
-        if !path_ok {
-            self.error(
-                &r.path.span(),
-                &t,
-                format!(
-                    "{} must start with `/` and hold no spaces, `?` or `#` (the query is not \
-                     part of the match; percent-encode other characters), not `{path}`",
-                    what("path")
-                ),
-            );
-        }
-        if let Some(m) = &method
-            && path_ok
+        if self.route_path(&r.path, &path, &t, &what("path"))
+            && let Some(m) = &method
         {
             let endpoint = (m.as_str().to_string(), path.clone());
             if let Some((first, at)) = taken.endpoints.get(&endpoint) {
@@ -137,6 +123,35 @@ impl Checker<'_> {
             on_failure: r.on_failure,
             single_use: r.single_use,
         })
+    }
+
+    /// Whether `path` (as trimmed from `raw`) is a bare absolute path a request can carry;
+    /// one under `/.verigate` is a problem too, but still a path.
+    fn route_path(&mut self, raw: &S<String>, path: &str, t: &Range<usize>, what: &str) -> bool {
+        let ok = path.starts_with('/')
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#');
+        if !ok {
+            self.error(
+                &raw.span(),
+                t,
+                format!(
+                    "{what} must start with `/` and hold no spaces, `?` or `#` (the query is not \
+                     part of the match; percent-encode other characters), not `{path}`"
+                ),
+            );
+        } else if is_reserved_path(path) {
+            self.error(
+                &raw.span(),
+                t,
+                format!(
+                    "{what} `{path}` is under {RESERVED_PREFIX}, which verigate answers itself and \
+                     never forwards; the app's callback needs a path of its own"
+                ),
+            );
+        }
+        ok
     }
 
     /// A route's name: text without control characters, not the passthrough label, unique.

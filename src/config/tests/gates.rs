@@ -127,6 +127,21 @@ fn a_gate_may_not_cover_a_callback_route() {
 }
 
 #[test]
+fn a_route_may_not_live_under_the_gateways_own_paths() {
+    for path in ["/.verigate/callback", "/.VERIGATE"] {
+        let (line, column, message) = one_error(&MINIMAL.replace("/certifications", path));
+        assert_eq!((line, column), (7, 8), "{path}");
+        assert!(
+            message.contains(&format!(
+                "`path` in [[routes]] `popup` `{path}` is under /.verigate, which verigate \
+                 answers itself"
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn gates_may_neither_repeat_nor_nest() {
     for (first, second, extra) in [
         ("/adult", "/adult", ""),
@@ -195,7 +210,7 @@ fn describe_lists_the_session_the_page_and_each_gate_with_its_provider() {
             ids[0]
         ),
         "page      /.verigate/verify: sdk iamport (https://cdn.iamport.kr/v1/iamport.js), \
-         imp_code imp1, title 성인 인증"
+         imp_code imp1, window Auto, title 성인 인증"
             .to_string(),
         "gates:\n  adult-area  /adult  policy adult  provider iamport\n  shop  /Shop (any case)  \
          policy adult  provider iamport\n"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::demo::Step;
+use super::walk::{Step, app_view};
 
 type DemoError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -138,7 +138,7 @@ pub async fn walkthrough(
     let status = resp.status().as_u16();
     let app: serde_json::Value = resp.json().await.unwrap_or_default();
     println!("   GET {GATED} with the cookie → {status}; the app received:");
-    print!("{}", crate::demo::app_view(&app));
+    print!("{}", app_view(&app));
     check(
         status == 200
             && app["headers"]["x-verified-verdict"] == "allow"
