@@ -475,3 +475,24 @@ async fn verigates_own_paths_are_never_forwarded() {
     );
     assert!(s.app_saw().is_empty());
 }
+
+#[tokio::test]
+async fn api_trouble_at_the_callback_is_a_503_korean_page_and_no_session() {
+    let s = stack().await;
+    let v = visit(&s, "/adult/x").await;
+    let uid = verified(&s, &v, &adult());
+    s.sandbox.set_fault(verigate::sandbox::Fault {
+        latency_ms: None,
+        status: Some(500),
+        times: None,
+    });
+    s.sandbox.revoke_tokens();
+    let resp = callback(&s, &v.state, &uid, &v.merchant_uid).await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(cookie_pair(&set_cookies(&resp), COOKIE).is_none());
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("잠시 후 다시 시도해 주세요"), "{html}");
+    assert!(html.contains("verification_unavailable"), "{html}");
+    assert!(s.app_saw().is_empty());
+}
