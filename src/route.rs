@@ -13,7 +13,6 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::extract::ImpUidSource;
-use crate::path::Prefix;
 use crate::policy::Policy;
 use crate::provider::ProviderName;
 use crate::session;
@@ -67,7 +66,7 @@ pub struct Route {
     pub method: http::Method,
     /// Exact path, starting with `/`, without query or fragment.
     pub path: String,
-    /// The API its ids are resolved with.
+    /// The API its ids are resolved with (`provider`, or the only one configured).
     pub provider: ProviderName,
     /// Where the imp_uid is taken from.
     pub imp_uid_from: ImpUidSource,
@@ -91,17 +90,8 @@ impl Route {
     }
 }
 
-/// One gated prefix: requests at or below it need a session, judged by `policy` on every
-/// request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gate {
-    /// Unique; labels logs.
-    pub name: Arc<str>,
-    /// Matched on segment boundaries of the normalised path.
-    pub prefix: Prefix,
-    /// The policy a session is judged against.
-    pub policy: Arc<Policy>,
-}
+/// One gated prefix (`[[gates]]`), defined by the session room that judges it.
+pub use crate::session::Gate;
 
 /// The gateway's own paths under `/.verigate/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +238,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path::Prefix;
     use crate::policy::AgeBasis;
 
     fn policy() -> Arc<Policy> {

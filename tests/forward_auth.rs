@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::sessions::*;
-use common::{Stack, birthday_years_ago};
+use common::{Signing, Stack, birthday_years_ago, verigate};
 
 /// A proxy process, stopped when dropped.
 struct Edge {
@@ -123,15 +123,24 @@ fn caddy(dir: &Path, verigate: SocketAddr, app: SocketAddr) -> Edge {
 }
 
 /// verigate with the gate, the edge (on loopback) trusted, and `[signing]` with a JWT.
-async fn stack() -> (Stack, SocketAddr) {
+async fn stack(keys: &Path) -> (Stack, SocketAddr) {
+    let out = verigate(
+        &[
+            "keygen",
+            "--alg",
+            "ed25519",
+            "--out",
+            keys.join("k1.pem").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success());
     let app = Mutex::new(None);
     let s = Stack::with(|p| {
         *app.lock().unwrap() = Some(p.echo);
-        let signing = format!(
-            "[signing]\nactive_key = \"k1\"\njwt = true\n[[signing.keys]]\nid = \"k1\"\n\
-             alg = \"hmac-sha256\"\nsecret = \"{SECRET_C}\"\n"
-        );
-        session_config(p, &[SECRET_A], &signing).trusted_proxies(&["127.0.0.1"])
+        session_cfg(p, &[SECRET_A])
+            .trusted_proxies(&["127.0.0.1"])
+            .signing(Signing::ed25519(keys, &["k1"], "k1"))
     })
     .await;
     let app = app.lock().unwrap().unwrap();
@@ -229,7 +238,8 @@ async fn the_edge_gates_the_app(edge: &Edge, s: &Stack) {
 
 #[tokio::test]
 async fn nginx_auth_request_gates_the_app() {
-    let (s, app) = stack().await;
+    let keys = tempfile::tempdir().unwrap();
+    let (s, app) = stack(keys.path()).await;
     let edge = nginx(&s.dir(), s.gateway_addr, app);
     the_edge_gates_the_app(&edge, &s).await;
     // The API contract nginx relies on: /auth never redirects; 401 names the page.
@@ -261,7 +271,8 @@ async fn nginx_auth_request_gates_the_app() {
 
 #[tokio::test]
 async fn caddy_forward_auth_gates_the_app() {
-    let (s, app) = stack().await;
+    let keys = tempfile::tempdir().unwrap();
+    let (s, app) = stack(keys.path()).await;
     let edge = caddy(&s.dir(), s.gateway_addr, app);
     the_edge_gates_the_app(&edge, &s).await;
 }

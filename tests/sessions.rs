@@ -7,11 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::sessions::*;
-use common::{Stack, birthday_years_ago};
+use common::{Gate, Policy, Stack, birthday_years_ago};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn stack() -> Stack {
-    Stack::with(|p| session_config(p, &[SECRET_A], "")).await
+    Stack::with(|p| session_cfg(p, &[SECRET_A])).await
 }
 
 /// Sends `target` as the raw request target (no client-side normalisation) and returns the
@@ -305,7 +305,7 @@ async fn tampered_expired_and_foreign_cookies_are_no_session() {
 
 #[tokio::test]
 async fn rotation_keeps_old_cookies_valid_and_reseals_them_and_a_retired_secret_is_no_session() {
-    let s = Stack::with(|p| session_config(p, &[SECRET_B, SECRET_A], "")).await;
+    let s = Stack::with(|p| session_cfg(p, &[SECRET_B, SECRET_A])).await;
     let now = jiff::Timestamp::now();
     let old = forged(SECRET_A, now, 3600);
     let resp = get_with(&s, "/adult/x", &old).await;
@@ -319,10 +319,9 @@ async fn rotation_keeps_old_cookies_valid_and_reseals_them_and_a_retired_secret_
     assert_eq!(resp.status(), 200);
     assert!(set_cookies(&resp).is_empty());
     // Retire A (SIGHUP): its cookies are no session, B's still are.
-    let text = std::fs::read_to_string(s.config_path()).unwrap();
-    let retired = text.replace(&format!(", \"{SECRET_A}\""), "");
-    assert_ne!(text, retired);
-    std::fs::write(s.config_path(), retired).unwrap();
+    let mut retired = s.cfg();
+    retired.session.as_mut().unwrap().secrets = vec![SECRET_B.to_owned()];
+    s.write_config(&retired);
     s.signal("HUP");
     assert!(
         s.wait_output("applied", Duration::from_secs(5)).await,
@@ -406,13 +405,22 @@ async fn a_birthday_crossed_during_a_session_changes_the_verdict() {
     // day ahead of Pago Pago (UTC-11): someone born 19 years before Kiritimati's today is 18 in
     // Pago Pago and turns 19 when the date there moves on. Moving the policy's zone (a reload)
     // moves "today" under a live session, as midnight would.
-    let policy = |zone: &str| {
-        format!(
-            "[policies.birthday]\nmin_age = 19\nage_basis = \"full\"\ntimezone = \"{zone}\"\n\
-             [[gates]]\nname = \"birthday\"\nprefix = \"/party\"\npolicy = \"birthday\"\n"
-        )
+    let with_zone = |mut cfg: common::Cfg, zone: &str| {
+        cfg.policies.insert(
+            "birthday".to_owned(),
+            Policy {
+                timezone: Some(zone.to_owned()),
+                ..Policy::new(19, "full")
+            },
+        );
+        cfg.gates.push(Gate {
+            name: "birthday".to_owned(),
+            prefix: "/party".to_owned(),
+            policy: "birthday".to_owned(),
+        });
+        cfg
     };
-    let s = Stack::with(|p| session_config(p, &[SECRET_A], &policy("Pacific/Pago_Pago"))).await;
+    let s = Stack::with(|p| with_zone(session_cfg(p, &[SECRET_A]), "Pacific/Pago_Pago")).await;
     let east = jiff::tz::TimeZone::get("Pacific/Kiritimati").unwrap();
     let today = jiff::Timestamp::now().to_zoned(east).date();
     let birthday = today
@@ -465,5 +473,26 @@ async fn verigates_own_paths_are_never_forwarded() {
         state.contains("HttpOnly") && state.contains("SameSite=Lax"),
         "{state}"
     );
+    assert!(s.app_saw().is_empty());
+}
+
+#[tokio::test]
+async fn api_trouble_at_the_callback_is_a_503_korean_page_and_no_session() {
+    let s = stack().await;
+    let v = visit(&s, "/adult/x").await;
+    let uid = verified(&s, &v, &adult());
+    s.sandbox.set_fault(verigate::sandbox::Fault {
+        latency_ms: None,
+        status: Some(500),
+        times: None,
+    });
+    s.sandbox.revoke_tokens();
+    let resp = callback(&s, &v.state, &uid, &v.merchant_uid).await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(cookie_pair(&set_cookies(&resp), COOKIE).is_none());
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("잠시 후 다시 시도해 주세요"), "{html}");
+    assert!(html.contains("verification_unavailable"), "{html}");
     assert!(s.app_saw().is_empty());
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::Stack;
-use common::sessions::{SECRET_A, session_config};
+use common::sessions::{SECRET_A, session_cfg};
 use common::webdriver::{Browser, keep_screenshot};
 use serde_json::{Value, json};
 
@@ -15,11 +15,8 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn stack(window: &str) -> Stack {
     Stack::with(|p| {
-        let mut cfg = session_config(p, &[SECRET_A], "");
-        cfg.tail = cfg.tail.replace(
-            "imp_code = \"imp12345678\"",
-            &format!("imp_code = \"imp12345678\"\nwindow = \"{window}\""),
-        );
+        let mut cfg = session_cfg(p, &[SECRET_A]);
+        cfg.session.as_mut().unwrap().page.window = Some(window.to_owned());
         cfg
     })
     .await

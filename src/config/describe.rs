@@ -305,16 +305,16 @@ impl Config {
             s.public_url.as_deref().unwrap_or("from the request")
         );
         let p = &s.page;
-        let merchant = match (p.imp_code.as_str(), p.store_id.as_str()) {
-            ("", "") => String::new(),
-            ("", store) => format!("store {store}"),
-            (code, _) => format!("imp_code {code}"),
+        let merchant = match p.provider {
+            Provider::IamportV1 => format!("imp_code {}", p.imp_code),
+            Provider::PortOneV2 => format!("store {}", p.store_id),
         };
         let _ = writeln!(
             out,
-            "page      /.verigate/verify: sdk {} ({}), {merchant}, title {}",
+            "page      /.verigate/verify: sdk {} ({}), {merchant}, window {:?}, title {}",
             provider_name(p.provider),
             p.sdk_src(),
+            p.window,
             p.title
         );
         out.push_str("gates:\n");

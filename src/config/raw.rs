@@ -331,6 +331,7 @@ pub(super) fn enum_values(key: &str) -> Option<&'static str> {
         "on_failure" => "\"reject\", \"forward\"",
         "provider" | "sdk" => "\"iamport\", \"portone\"",
         "same_site" => "\"lax\", \"strict\"",
+        "window" => "\"auto\", \"popup\", \"redirect\"",
         _ => return None,
     })
 }

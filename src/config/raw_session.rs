@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::raw::{S, default_true, dstr, dv};
 use crate::provider::ProviderName;
-use crate::session::SameSite;
+use crate::session::{SameSite, WindowMode};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,9 +55,8 @@ pub(super) struct RawPage {
     /// `None` on a V2 page: `portone.store_id`.
     pub(super) store_id: Option<S<String>>,
     pub(super) sdk_url: Option<S<String>>,
-    /// `None`: `auto`.
-    pub(super) window: Option<S<String>>,
-    /// `None`: the Korean default of `session::PageSettings::new`.
+    pub(super) window: WindowMode,
+    /// `None`: the Korean defaults of `session::PageSettings`.
     pub(super) title: Option<S<String>>,
     pub(super) intro: Option<S<String>>,
     pub(super) button: Option<S<String>>,

@@ -5,6 +5,7 @@
 //! walkthrough (`walk.rs`) then sends the flows a newcomer needs to see and prints what the app
 //! received.
 
+mod sessions;
 mod walk;
 
 use std::net::{SocketAddr, TcpListener};
@@ -126,7 +127,8 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
         let _ = std::fs::remove_dir_all(&cleanup);
         std::process::exit(0);
     });
-    let text = demo_config(port, echo_addr, sandbox_addr, &run_dir);
+    let text = demo_config(port, echo_addr, sandbox_addr, &run_dir)
+        + &sessions::config(sandbox_addr).map_err(|e| e.to_string())?;
     let config = crate::config::parse(&text, "demo.toml", &|_| None)?;
     let server = crate::server::build(config, crate::server::Lifecycle::default(), None, None)?;
     let gateway: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -138,7 +140,7 @@ fn start(once: bool) -> Result<std::convert::Infallible, Box<dyn std::error::Err
 
     let walk_dir = run_dir.clone();
     rt.spawn(async move {
-        let ok = match walkthrough(gateway, &sandbox, &echo).await {
+        let ok = match walkthrough(gateway, sandbox_addr, &sandbox, &echo).await {
             Ok(ok) => ok,
             Err(e) => {
                 println!("the walkthrough could not run: {e}");
@@ -189,4 +191,9 @@ fn print_try_it(gateway: SocketAddr, sandbox: SocketAddr) {
         "  curl -s -XPOST http://{gateway}/identity-verifications -H 'content-type: application/json' -d '{{\"identityVerificationId\":\"<id from above>\"}}'"
     );
     println!("  curl -s http://{gateway}/anything -H 'x-verified-verdict: allow'");
+    println!(
+        "\nOpen http://{gateway}{} in a browser: verigate's page, the sandbox's stand-in, back to \
+         the echo app with the identity headers.",
+        sessions::GATED
+    );
 }

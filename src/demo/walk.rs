@@ -9,19 +9,19 @@ use crate::echo::Echo;
 use crate::sandbox::{Fault, Sandbox, SandboxIdentityVerification, SandboxRecord};
 
 /// One step's outcome, printed as it happens.
-struct Step {
+pub(super) struct Step {
     ok: bool,
 }
 
 impl Step {
-    fn check(&mut self, cond: bool, what: &str) {
+    pub(super) fn check(&mut self, cond: bool, what: &str) {
         println!("   {} {what}", if cond { "✓" } else { "✗" });
         self.ok &= cond;
     }
 }
 
 /// The verified headers the app received, decoded for reading.
-fn app_view(app: &serde_json::Value) -> String {
+pub(super) fn app_view(app: &serde_json::Value) -> String {
     let mut out = String::new();
     let Some(headers) = app["headers"].as_object() else {
         return "   (the app received nothing)\n".into();
@@ -206,7 +206,7 @@ impl Walk<'_> {
 
     /// 5. With the API down the gateway fails closed: 503 with Retry-After.
     async fn outage(&mut self) -> StepResult {
-        println!("\n5. The i'mport API is down (the sandbox answers 500 to everything)");
+        println!("\n8. The i'mport API is down (the sandbox answers 500 to everything)");
         self.sandbox.set_fault(Fault {
             latency_ms: None,
             status: Some(500),
@@ -241,6 +241,7 @@ impl Walk<'_> {
 
 pub(super) async fn walkthrough(
     gateway: SocketAddr,
+    sandbox_addr: SocketAddr,
     sandbox: &Sandbox,
     echo: &Echo,
 ) -> StepResult<bool> {
@@ -260,6 +261,8 @@ pub(super) async fn walkthrough(
     walk.portone_v2().await?;
     walk.forged().await?;
     walk.unknown().await?;
+    // Before the outage: its open circuit breaker would refuse the session's lookups.
+    super::sessions::walkthrough(&walk.base, sandbox_addr, &mut walk.step).await?;
     walk.outage().await?;
 
     let seen = echo.received().len();

@@ -21,7 +21,7 @@ pub mod origin;
 pub mod page;
 pub mod redirect;
 pub mod refusal;
-pub mod settings;
+mod settings;
 
 pub use claims::{Session, State};
 pub use cookie::{CookieSettings, Opened, SameSite, SessionCookies};
@@ -30,7 +30,7 @@ pub use gate::{GateDecision, GatedRequest};
 pub use origin::Origin;
 pub use page::{CspNonce, Page, PageInput, PageSettings, SdkUrl, WindowMode};
 pub use refusal::Refusal;
-pub use settings::SessionSettings;
+pub use settings::{Gate, SessionSettings};
 
 /// The paths verigate answers itself; never forwarded, never a redirect target.
 pub const RESERVED_PREFIX: &str = "/.verigate";

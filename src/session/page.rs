@@ -47,8 +47,9 @@ pub const PORTONE_SDK_URL: &str = "https://cdn.portone.io/v2/browser-sdk.js";
 /// Shown (with the failure text) when the SDK script did not load.
 const SDK_MISSING: &str = "본인인증 모듈을 불러오지 못했습니다. 네트워크 연결을 확인해 주세요.";
 
-/// How the SDK opens the verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the SDK opens the verification (`session.page.window`: `"auto"`, `"popup"`, `"redirect"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WindowMode {
     /// PortOne's default: a popup on a PC, redirect on a phone (V1 `popup` and V2 `windowType`
     /// left out).

@@ -21,6 +21,8 @@ pub struct Policy {
     pub max_age: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_basis: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 impl Policy {
@@ -30,6 +32,7 @@ impl Policy {
             min_age,
             max_age: None,
             age_basis: Some(age_basis.to_owned()),
+            timezone: None,
         }
     }
 }
@@ -183,10 +186,38 @@ pub struct Cfg {
     pub signing: Option<Signing>,
     pub policies: BTreeMap<String, Policy>,
     pub routes: Vec<Route>,
-    /// Sections the builder has no type for yet (`[session]`, `[[gates]]`, …), appended as
-    /// written after the typed ones.
-    #[serde(skip)]
-    pub tail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<Gate>,
+}
+
+/// `[session]` with its `[session.page]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Session {
+    pub secrets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    pub page: SessionPage,
+}
+
+/// `[session.page]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionPage {
+    pub imp_code: String,
+    pub sdk_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+}
+
+/// A `[[gates]]` entry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Gate {
+    pub name: String,
+    pub prefix: String,
+    pub policy: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -348,14 +379,9 @@ impl Cfg {
             signing: None,
             policies: standard_policies(),
             routes: standard_routes(),
-            tail: String::new(),
+            session: None,
+            gates: Vec::new(),
         }
-    }
-
-    /// Appends `text` (whole TOML tables) after the typed sections.
-    pub fn tail(mut self, text: &str) -> Cfg {
-        self.tail.push_str(text);
-        self
     }
 
     /// A PortOne-only gateway: no `[iamport]`, `[portone]` on the sandbox (secret from
@@ -544,7 +570,6 @@ impl Cfg {
 
     /// The configuration file's text.
     pub fn render(&self) -> String {
-        let typed = toml::to_string(self).expect("the configuration renders as TOML");
-        format!("{typed}\n{}", self.tail)
+        toml::to_string(self).expect("the configuration renders as TOML")
     }
 }

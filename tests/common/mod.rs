@@ -25,7 +25,8 @@ pub mod webdriver;
 use std::net::{SocketAddr, TcpListener};
 
 pub use cfg::{
-    Cfg, Policy, Route, Signing, single_use_route, standard_policies, standard_routes, v2_routes,
+    Cfg, Gate, Policy, Route, Session, SessionPage, Signing, single_use_route, standard_policies,
+    standard_routes, v2_routes,
 };
 pub use client::{
     GatewayClient, KillOnDrop, alive, raw_exchange, raw_exchange_async, signal, text, verigate,

@@ -11,7 +11,7 @@ use verigate::sandbox::SandboxRecord;
 use verigate::seal::{Sealer, decode_secret};
 use verigate::session::{CookieSettings, Provider, SameSite, Session, SessionCookies};
 
-use super::{Cfg, Ports, Stack};
+use super::{Cfg, Gate, Ports, Session as CfgSession, SessionPage, Stack};
 
 /// Session secrets (base64 of 32 bytes each).
 pub const SECRET_A: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
@@ -23,19 +23,25 @@ pub const COOKIE: &str = "__Host-verigate";
 pub const STATE_COOKIE: &str = "__Host-verigate_state";
 
 /// The standard stack plus `[session]` sealed by `secrets`, the page on the sandbox's stand-in
-/// SDK, the gate `/adult` (policy `adult`), and `extra`.
-pub fn session_config(p: &Ports, secrets: &[&str], extra: &str) -> Cfg {
-    let secrets = secrets
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Cfg::standard(p).tail(&format!(
-        "[session]\nsecrets = [{secrets}]\n\n[session.page]\nimp_code = \
-         \"imp12345678\"\nsdk_url = \"http://{sandbox}/__sandbox/sdk/iamport.js\"\n\n\
-         [[gates]]\nname = \"adult-area\"\nprefix = \"/adult\"\npolicy = \"adult\"\n{extra}",
-        sandbox = p.sandbox
-    ))
+/// SDK, and the gate `adult-area` over `/adult` (policy `adult`).
+pub fn session_cfg(p: &Ports, secrets: &[&str]) -> Cfg {
+    let mut cfg = Cfg::standard(p);
+    cfg.session = Some(CfgSession {
+        secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
+        secure: None,
+        ttl_secs: None,
+        page: SessionPage {
+            imp_code: "imp12345678".to_owned(),
+            sdk_url: format!("http://{}/__sandbox/sdk/iamport.js", p.sandbox),
+            window: None,
+        },
+    });
+    cfg.gates.push(Gate {
+        name: "adult-area".to_owned(),
+        prefix: "/adult".to_owned(),
+        policy: "adult".to_owned(),
+    });
+    cfg
 }
 
 /// A client that never follows redirects and keeps no cookies.

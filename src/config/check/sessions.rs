@@ -5,14 +5,13 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use super::{Checker, UrlProblem, url_problem};
+use super::{Checker, url_problem};
 use crate::config::raw::{RawPage, RawSession, S};
 use crate::provider::ProviderName;
 use crate::seal::decode_secret;
 use crate::secret::Secret;
 use crate::session::cookie::{MAX_NAME_LEN, valid_name};
-use crate::session::page::{IAMPORT_SDK_URL, SdkUrl, WindowMode};
-use crate::session::{CookieSettings, PageSettings, Provider, SessionSettings};
+use crate::session::{CookieSettings, PageSettings, Provider, SdkUrl, SessionSettings};
 
 /// Browsers keep a cookie at most 400 days (RFC 6265bis), so a longer session cannot exist.
 const MAX_SESSION_TTL_SECS: u64 = 400 * 24 * 3600;
@@ -154,62 +153,34 @@ impl Checker<'_> {
             ProviderName::Iamport => Provider::IamportV1,
             ProviderName::Portone => Provider::PortOneV2,
         };
-        let sdk_url = set(&r.sdk_url).and_then(|url| self.sdk_url(url, &t));
-        // `""` is "not set", as the commented example writes the optional keys.
-        let imp_code = self.imp_code(set(&r.imp_code), sdk, &t);
-        let store_id = self.page_store(set(&r.store_id), sdk, portone_store, &t);
-        let channel_key = set(&r.channel_key)
-            .map(|k| self.text(k, &t, "`channel_key` in [session.page]", 200))
-            .unwrap_or_default();
         let mut page = PageSettings::new(sdk);
-        page.imp_code = imp_code.unwrap_or_default();
-        page.store_id = store_id.unwrap_or_default();
-        page.channel_key = channel_key;
-        page.sdk_url = sdk_url;
-        page.window = self.window(r.window.as_ref(), &t);
+        page.sdk_url = set(&r.sdk_url).and_then(|url| self.sdk_url(url, &t));
+        // `""` is "not set", as the commented example writes the optional keys.
+        page.imp_code = self.imp_code(set(&r.imp_code), sdk, &t).unwrap_or_default();
+        page.store_id = self
+            .page_store(set(&r.store_id), sdk, portone_store, &t)
+            .unwrap_or_default();
+        if let Some(key) = set(&r.channel_key) {
+            page.channel_key = self.text(key, &t, "`channel_key` in [session.page]", 200);
+        }
+        page.window = r.window;
         self.page_texts(&r, &t, &mut page);
         page
     }
 
-    fn window(&mut self, raw: Option<&S<String>>, t: &Range<usize>) -> WindowMode {
-        let Some(raw) = raw else {
-            return WindowMode::Auto;
-        };
-        match raw.get_ref().trim() {
-            "auto" | "" => WindowMode::Auto,
-            "popup" => WindowMode::Popup,
-            "redirect" => WindowMode::Redirect,
-            other => {
+    fn sdk_url(&mut self, raw: &S<String>, t: &Range<usize>) -> Option<SdkUrl> {
+        let url = raw.get_ref().trim();
+        match SdkUrl::parse(url) {
+            Ok(url) => Some(url),
+            Err(e) => {
                 self.error(
                     &raw.span(),
                     t,
-                    format!(
-                        "`window` in [session.page] must be \"auto\", \"popup\" or \"redirect\", \
-                         not `{other}`"
-                    ),
+                    format!("`sdk_url` in [session.page]: {e} (found `{url}`)"),
                 );
-                WindowMode::Auto
+                None
             }
         }
-    }
-
-    fn sdk_url(&mut self, raw: &S<String>, t: &Range<usize>) -> Option<SdkUrl> {
-        let url = raw.get_ref().trim();
-        match url_problem(url) {
-            None | Some(UrlProblem::Path) => match SdkUrl::parse(url) {
-                Ok(url) => return Some(url),
-                Err(e) => self.error(&raw.span(), t, format!("`sdk_url` in [session.page]: {e}")),
-            },
-            Some(problem) => self.error(
-                &raw.span(),
-                t,
-                format!(
-                    "`sdk_url` in [session.page] {problem}, such as {IAMPORT_SDK_URL} (found \
-                     `{url}`)"
-                ),
-            ),
-        }
-        None
     }
 
     /// V1 needs the merchant code (`imp` and digits); V2 has none.

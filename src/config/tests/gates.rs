@@ -210,7 +210,7 @@ fn describe_lists_the_session_the_page_and_each_gate_with_its_provider() {
             ids[0]
         ),
         "page      /.verigate/verify: sdk iamport (https://cdn.iamport.kr/v1/iamport.js), \
-         imp_code imp1, title 성인 인증"
+         imp_code imp1, window Auto, title 성인 인증"
             .to_string(),
         "gates:\n  adult-area  /adult  policy adult  provider iamport\n  shop  /Shop (any case)  \
          policy adult  provider iamport\n"

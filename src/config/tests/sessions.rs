@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::session::page::{IAMPORT_SDK_URL, PORTONE_SDK_URL};
-use crate::session::{PageSettings, Provider, SameSite};
+use crate::session::{PageSettings, Provider, SameSite, WindowMode};
 
 /// 32 bytes of 0x01, base64: a second secret.
 const SECRET2: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
@@ -30,16 +30,12 @@ fn the_smallest_session_setup_gets_the_documented_defaults() {
     assert_eq!(p.sdk_src(), IAMPORT_SDK_URL);
     assert_eq!(p.imp_code, "imp12345678");
     assert_eq!((p.store_id.as_str(), p.channel_key.as_str()), ("", ""));
-    let defaults = PageSettings::new(Provider::IamportV1);
-    assert_eq!(
-        (&p.intro, &p.button, &p.failure, &p.retry),
-        (
-            &defaults.intro,
-            &defaults.button,
-            &defaults.failure,
-            &defaults.retry
-        )
-    );
+    // Everything else is the page room's Korean default.
+    let defaults = PageSettings {
+        imp_code: "imp12345678".into(),
+        ..PageSettings::new(Provider::IamportV1)
+    };
+    assert_eq!(*p, defaults);
     assert_eq!(p.title, "성인 인증");
     assert_eq!(c.gates.len(), 1);
     let g = &c.gates[0];
@@ -76,6 +72,19 @@ fn every_session_and_page_key_is_taken() {
     assert_eq!(
         p.sdk_src(),
         "http://127.0.0.1:8089/__sandbox/sdk/iamport.js"
+    );
+    assert_eq!(p.channel_key, "channel-key-1");
+    assert_eq!(p.window, WindowMode::Redirect);
+    let texts = [&p.title, &p.intro, &p.button, &p.failure, &p.retry];
+    assert_eq!(
+        texts,
+        [
+            "Adults only",
+            "Verify your age.",
+            "Verify",
+            "That did not work.",
+            "Again"
+        ]
     );
     assert_eq!(p.channel_key, "channel-key-1");
     assert_eq!(
@@ -311,15 +320,19 @@ fn page_texts_and_the_sdk_url_are_checked() {
         ),
         (
             "sdk_url = \"cdn.iamport.kr/v1/iamport.js\"".to_string(),
-            "`sdk_url` in [session.page] is not a URL",
+            "`sdk_url` in [session.page]: sdk_url must be an absolute http(s) URL of a script",
         ),
         (
             "sdk_url = \"ftp://cdn.example/sdk.js\"".to_string(),
-            "`sdk_url` in [session.page] must be an http:// or https:// URL",
+            "(found `ftp://cdn.example/sdk.js`)",
         ),
         (
-            "sdk_url = \"https://cdn.example/x.js?v=1\"".to_string(),
-            "`sdk_url` in [session.page] must not have a query string",
+            "sdk_url = \"https://cdn.example\"".to_string(),
+            "`sdk_url` in [session.page]: sdk_url must be",
+        ),
+        (
+            "window = \"tab\"".to_string(),
+            "`window` in [session.page] must be one of \"auto\", \"popup\", \"redirect\", not \"tab\"",
         ),
     ];
     for (line, fragment) in cases {
