@@ -464,12 +464,9 @@ mod tests {
         let odd_case = format!("Multipart/Form-Data; BOUNDARY={b}");
         let quoted = format!("multipart/form-data; charset=utf-8; Boundary=\"{b}\"");
         let file: &[u8] = b"\x89PNG\r\n--not-the-boundary\r\nimp_uid=imp_evil\0\xff";
+        let field = |v: &[u8]| multipart(b, &[("imp_uid", None, v)]);
         let cases: Vec<(&str, Vec<u8>, Want)> = vec![
-            (
-                &ct,
-                multipart(b, &[("imp_uid", None, b"imp_1")]),
-                uid("imp_1"),
-            ),
+            (&ct, field(b"imp_1"), uid("imp_1")),
             (
                 &odd_case,
                 multipart(
@@ -482,11 +479,7 @@ mod tests {
                 ),
                 uid("imp_2"),
             ),
-            (
-                &quoted,
-                multipart(b, &[("imp_uid", None, b"imp_3")]),
-                uid("imp_3"),
-            ),
+            (&quoted, field(b"imp_3"), uid("imp_3")),
             // A file part under the field's name is not the field.
             (
                 &ct,
@@ -513,14 +506,10 @@ mod tests {
                 Err(Ambiguous),
             ),
             (&ct, multipart(b, &[("other", None, b"x")]), Err(Missing)),
+            (&ct, field(b"../x"), Err(Invalid(ImpUidError::BadCharacter))),
             (
                 &ct,
-                multipart(b, &[("imp_uid", None, b"../x")]),
-                Err(Invalid(ImpUidError::BadCharacter)),
-            ),
-            (
-                &ct,
-                multipart(b, &[("imp_uid", None, b"imp_\xff")]),
+                field(b"imp_\xff"),
                 Err(Invalid(ImpUidError::BadCharacter)),
             ),
             // The boundary is case-sensitive: another case is another boundary.
@@ -542,7 +531,7 @@ mod tests {
             ),
             (
                 "multipart/form-data",
-                multipart(b, &[("imp_uid", None, b"imp_1")]),
+                field(b"imp_1"),
                 Err(Malformed(BodyKind::Multipart)),
             ),
         ];
