@@ -28,6 +28,7 @@ secrets = ["{secret}"]
 secure = false
 
 [session.page]
+sdk = "iamport"
 imp_code = "imp00000000"
 sdk_url = "http://{sandbox}/__sandbox/sdk/iamport.js"
 
