@@ -111,7 +111,9 @@ pub(super) async fn serve(
     match decision {
         GateDecision::Pass(judgement) => {
             let Some(opened) = opened else {
-                return Ok(false);
+                // `decide` passes only a session; should that ever break, fail closed.
+                let refusal = crate::session::Refusal::new(GatewayError::VerificationRequired);
+                return reply::refuse(session, ctx, &refusal, RequestOutcome::Invalid, &[]).await;
             };
             let judged = Judged {
                 judgement,
