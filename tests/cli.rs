@@ -314,6 +314,12 @@ fn every_shipped_configuration_passes_check() {
     // The root example, whatever examples/configs/ holds, and the fixtures tests share.
     let mut files = vec![repo().join("gateway.toml")];
     files.extend(toml_files(&repo().join("examples/configs")));
+    for expected in ["both-providers.toml", "portone-v2.toml", "sessions.toml"] {
+        assert!(
+            files.iter().any(|f| f.ends_with(expected)),
+            "examples/configs/{expected} missing"
+        );
+    }
     files.extend(toml_files(&repo().join("tests/fixtures")));
     for file in &files {
         let out = verigate(&["check", "-c", file.to_str().unwrap()], &env);
@@ -324,6 +330,7 @@ fn every_shipped_configuration_passes_check() {
             "{shown}:\n{stdout}{}",
             text(&out.stderr)
         );
+        assert!(stdout.contains(": ok\n"), "{shown}:\n{stdout}");
         for (name, value) in &env {
             if name.ends_with("SECRET") {
                 assert!(!stdout.contains(value), "{shown}: check printed {name}");
