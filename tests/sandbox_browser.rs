@@ -126,18 +126,7 @@ impl Scene {
 
     /// Fills the new-person form and clicks `#create`.
     async fn create(&self, name: &str, birthday: &str) {
-        let b = &self.browser;
-        b.wait_for("the form", || async {
-            b.execute("return !!document.getElementById('new-name')", json!([]))
-                .await
-                .as_bool()
-                .filter(|ok| *ok)
-        })
-        .await;
-        let script = "document.getElementById('new-name').value = arguments[0];
-                      document.getElementById('new-birthday').value = arguments[1];";
-        b.execute(script, json!([name, birthday])).await;
-        b.click("#create").await;
+        self.browser.create_person(name, birthday).await;
     }
 
     /// Back on the merchant page `main`, what the SDK handed to `done`.

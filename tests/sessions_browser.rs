@@ -40,17 +40,7 @@ async fn start(b: &Browser, s: &Stack) -> String {
 
 /// Creates a person with `birthday` on the stand-in's page and verifies as them.
 async fn verify_as(b: &Browser, name: &str, birthday: &str) {
-    b.wait_for("the stand-in's form", || async {
-        b.execute("return !!document.getElementById('new-name')", json!([]))
-            .await
-            .as_bool()
-            .filter(|ok| *ok)
-    })
-    .await;
-    let script = "document.getElementById('new-name').value = arguments[0];
-                  document.getElementById('new-birthday').value = arguments[1];";
-    b.execute(script, json!([name, birthday])).await;
-    b.click("#create").await;
+    b.create_person(name, birthday).await;
 }
 
 /// The echo app's answer, once the browser shows the gated page.

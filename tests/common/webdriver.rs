@@ -35,6 +35,22 @@ fn on_path(names: &[&str]) -> Option<String> {
 }
 
 impl Browser {
+    /// On the sandbox's stand-in page: creates a person born on `birthday` and verifies as
+    /// them (waits for the form, fills it, clicks "create").
+    pub async fn create_person(&self, name: &str, birthday: &str) {
+        self.wait_for("the stand-in's form", || async {
+            self.execute("return !!document.getElementById('new-name')", json!([]))
+                .await
+                .as_bool()
+                .filter(|ok| *ok)
+        })
+        .await;
+        let script = "document.getElementById('new-name').value = arguments[0];
+                      document.getElementById('new-birthday').value = arguments[1];";
+        self.execute(script, json!([name, birthday])).await;
+        self.click("#create").await;
+    }
+
     /// Starts chromedriver and a headless session (`--headless=new --no-sandbox --disable-gpu
     /// --disable-dev-shm-usage`, 1200×900).
     pub async fn start() -> Browser {
