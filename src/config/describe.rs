@@ -47,6 +47,16 @@ impl Config {
             }
         }
         self.session_warnings(&mut warnings);
+        if let Some(store) = &self.store
+            && crate::store::is_plain_to_another_host(store.url.expose())
+        {
+            warnings.push(
+                "store.url is redis:// to another host: the store's password and the \
+                 single-use marks travel in clear (cached identities are sealed); rediss:// \
+                 encrypts them"
+                    .to_string(),
+            );
+        }
         for policy in &self.policies {
             let by_route = self.routes.iter().any(|r| Arc::ptr_eq(&r.policy, policy));
             let by_gate = self.gates.iter().any(|g| Arc::ptr_eq(&g.policy, policy));
@@ -95,6 +105,7 @@ impl Config {
         self.describe_upstream(&mut out);
         self.describe_providers(&mut out);
         self.describe_cache(&mut out);
+        self.describe_store(&mut out);
         self.describe_headers(&mut out);
         self.describe_signing(&mut out);
         self.describe_routes(&mut out);
@@ -210,6 +221,24 @@ impl Config {
             c.capacity,
             c.ttl.as_secs(),
             c.negative_ttl.as_secs()
+        );
+    }
+
+    fn describe_store(&self, out: &mut String) {
+        let Some(s) = &self.store else {
+            out.push_str(
+                "store     none: single use, sessions and the cache are per process (one \
+                 instance; add [store] to run several)\n",
+            );
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "store     {} (prefix {}, {} ms per command): single use, sessions and the cache \
+             are shared by every instance on it",
+            crate::store::redacted_url(s.url.expose()),
+            s.key_prefix,
+            s.timeout.as_millis()
         );
     }
 

@@ -59,6 +59,8 @@ pub(super) struct RawConfig {
     pub(super) session: Option<S<RawSession>>,
     #[serde(default)]
     pub(super) gates: Vec<S<RawGate>>,
+    #[serde(default)]
+    pub(super) store: Option<S<RawStore>>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +214,25 @@ impl Default for RawCache {
             negative_ttl_secs: 10,
         }
     }
+}
+
+/// `[store]`: the fleet's shared state. `url` and `secret` have no safe default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) url: S<String>,
+    #[serde(default = "default_key_prefix")]
+    pub(super) key_prefix: S<String>,
+    #[serde(default = "default_store_timeout")]
+    pub(super) timeout_ms: S<u64>,
+    pub(super) secret: S<String>,
+}
+
+fn default_key_prefix() -> S<String> {
+    dstr("verigate:")
+}
+fn default_store_timeout() -> S<u64> {
+    dv(100)
 }
 
 #[derive(Deserialize)]

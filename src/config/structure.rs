@@ -91,6 +91,7 @@ fn required_keys(path: &[Seg]) -> &'static [&'static str] {
         ["routes"] => &["name", "method", "path", "policy"],
         ["session"] => &["secrets"],
         ["gates"] => &["name", "prefix", "policy"],
+        ["store"] => &["url", "secret"],
         _ => &[],
     }
 }

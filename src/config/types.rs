@@ -19,6 +19,7 @@ use crate::resolve::CacheSettings;
 use crate::route::Gate;
 use crate::session::SessionSettings;
 use crate::signing::{KeyMaterial, SigningSettings};
+use crate::store::StoreSettings;
 
 /// The whole validated configuration. Compared by value (`PartialEq`, which sees a changed
 /// secret although `Debug` redacts it) when a reload decides what it can apply.
@@ -48,6 +49,9 @@ pub struct Config {
     /// `[[gates]]` in file order: names unique, prefixes apart from each other, from every
     /// route and from `/.verigate`.
     pub gates: Vec<Gate>,
+    /// `[store]`: the state a fleet shares (single use, sessions, the verification cache);
+    /// `None` keeps it in process.
+    pub store: Option<StoreSettings>,
 }
 
 impl Config {

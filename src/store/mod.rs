@@ -181,6 +181,21 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
+/// Whether `url` is plain `redis://` to a host other than this machine (`verigate check` warns:
+/// the password and the single-use marks would cross a network in clear).
+pub fn is_plain_to_another_host(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("redis://") else {
+        return false;
+    };
+    let at_host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let authority = at_host.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    !(host == "localhost" || host == "::1" || host.starts_with("127."))
+}
+
 /// Why `[store]` cannot be used. Never holds the password or the secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreSettingsError {

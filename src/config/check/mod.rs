@@ -1,7 +1,7 @@
 //! Pass 4: meaning. Each section has its checker file (`server.rs`, `upstream.rs`,
-//! `providers.rs`, `cache.rs`, `headers.rs`, `signing.rs`, `policies.rs`, `routes.rs`), each an
-//! `impl Checker<'_>` block; this file holds the [`Checker`] they share and the validators more
-//! than one section uses.
+//! `providers.rs`, `cache.rs`, `headers.rs`, `signing.rs`, `policies.rs`, `routes.rs`,
+//! `sessions.rs`, `gates.rs`, `store.rs`), each an `impl Checker<'_>` block; this file holds
+//! the [`Checker`] they share and the validators more than one section uses.
 //!
 //! Each check pushes a problem and goes on with a stand-in value, so that the whole file is
 //! judged; the stand-ins never escape because any problem fails the parse.
@@ -15,6 +15,7 @@ mod routes;
 mod server;
 mod sessions;
 mod signing;
+mod store;
 mod upstream;
 
 use std::collections::HashSet;
@@ -83,6 +84,7 @@ impl Checker<'_> {
         let store_id = portone.as_ref().and_then(|p| p.store_id.as_deref());
         let session = raw.session.map(|s| self.session(s, &configured, store_id));
         let gates = self.gates(raw.gates, session.is_some(), &policies, &routes);
+        let store = raw.store.map(|s| self.store(s));
         Config {
             server,
             upstream,
@@ -95,6 +97,7 @@ impl Checker<'_> {
             routes,
             session,
             gates,
+            store,
         }
     }
 

@@ -7,6 +7,7 @@ mod gates;
 mod interpolate;
 mod providers;
 mod sessions;
+mod store;
 mod structure;
 
 use std::path::{Path, PathBuf};
@@ -138,6 +139,8 @@ fn env(name: &str) -> Option<String> {
         "IMP_SECRET" => Some("super-secret-value".to_string()),
         "VERIGATE_HMAC_SECRET" => Some(HMAC32.to_string()),
         "VERIGATE_SESSION_SECRET" => Some(HMAC32.to_string()),
+        "VERIGATE_STORE_SECRET" => Some(HMAC32.to_string()),
+        "STORE_PASSWORD" => Some("store-password-value".to_string()),
         "PORTONE_API_SECRET" => Some("portone-secret-value".to_string()),
         "QUOTED" => Some("a\" \n[server]\nthreads = 0 # \"".to_string()),
         "PORT" => Some("9000".to_string()),

@@ -53,3 +53,17 @@ fn debug_never_prints_the_password_or_the_secret() {
     assert_eq!(redacted_url("redis://h:1/0"), "redis://h:1/0");
     assert_eq!(redacted_url("nonsense"), "<not a URL>");
 }
+
+#[test]
+fn only_plain_urls_to_other_hosts_count_as_in_clear() {
+    for (url, clear) in [
+        ("redis://10.0.0.5:6379/0", true),
+        ("redis://:pw@cache.internal/0", true),
+        ("redis://127.0.0.1:6379/0", false),
+        ("redis://u:p@localhost", false),
+        ("redis://[::1]:6379", false),
+        ("rediss://cache.internal:6380", false),
+    ] {
+        assert_eq!(is_plain_to_another_host(url), clear, "{url}");
+    }
+}
