@@ -39,18 +39,20 @@ impl Admin {
         }
         match path {
             "/healthz" => (StatusCode::OK, JSON, br#"{"status":"ok"}"#.to_vec()),
-            "/readyz" => {
-                if let Some(reason) = self.state.resolver.providers().not_ready() {
-                    let body = serde_json::json!({ "status": "not_ready", "reason": reason });
+            "/readyz" => match self.state.not_ready() {
+                Some((reason, detail)) => {
+                    let mut body = serde_json::json!({ "status": "not_ready", "reason": reason });
+                    if let Some(detail) = detail {
+                        body["detail"] = detail.into();
+                    }
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         JSON,
                         body.to_string().into_bytes(),
                     )
-                } else {
-                    (StatusCode::OK, JSON, br#"{"status":"ready"}"#.to_vec())
                 }
-            }
+                None => (StatusCode::OK, JSON, br#"{"status":"ready"}"#.to_vec()),
+            },
             "/metrics" => {
                 let m = &self.state.metrics;
                 let entries = self.state.resolver.entries().await;

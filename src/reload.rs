@@ -4,8 +4,9 @@
 //! (config and keys) does it replace the running configuration, with one atomic pointer swap.
 //! Requests already under way finish with the configuration they started with. A bad file is
 //! refused and logged, and the old configuration keeps serving. Listeners, threads, the API
-//! client, the cache and the upstream balancer are fixed at start: changing them needs a
-//! restart or a zero-downtime upgrade (`run --upgrade`), and a reload that changes them says so.
+//! client, the cache, the upstream balancer and the store are fixed at start: changing them
+//! needs a restart or a zero-downtime upgrade (`run --upgrade`), and a reload that changes them
+//! says so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -118,6 +119,18 @@ pub fn fixed_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ttl => "cache.ttl_secs",
         negative_ttl => "cache.negative_ttl_secs",
     );
+    // One store client per process, built at start: a store added, removed or moved needs a
+    // restart (a rebuilt client would split single use between two stores mid-flight).
+    match (&old.store, &new.store) {
+        (Some(o), Some(n)) => compare!(o, n;
+            url => "store.url",
+            key_prefix => "store.key_prefix",
+            timeout => "store.timeout_ms",
+            secret => "store.secret",
+        ),
+        (None, None) => {}
+        _ => changed.push("store"),
+    }
     changed
 }
 
@@ -211,6 +224,24 @@ policy = "adult"
         let mut v2_only = both.clone();
         v2_only.iamport = None;
         assert_eq!(fixed_changes(&both, &v2_only), ["iamport"]);
+    }
+
+    #[test]
+    fn a_store_added_removed_or_changed_is_fixed_at_start() {
+        let old = config();
+        let table = "[store]\nurl = \"redis://127.0.0.1:6379/0\"\n\
+                     secret = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n";
+        let with = config::parse(&format!("{table}{FILE}"), "gateway.toml", &|_| None).unwrap();
+        assert_eq!(fixed_changes(&old, &with), ["store"]);
+        assert_eq!(fixed_changes(&with, &old), ["store"]);
+        let mut moved = with.clone();
+        let s = moved.store.as_mut().unwrap();
+        s.url = Secret::new("redis://:pw@127.0.0.1:6380/0");
+        s.timeout = std::time::Duration::from_millis(50);
+        assert_eq!(
+            fixed_changes(&with, &moved),
+            ["store.url", "store.timeout_ms"]
+        );
     }
 
     #[test]

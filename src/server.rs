@@ -19,6 +19,14 @@ use crate::proxy::Gateway;
 use crate::reload::Reloader;
 use crate::resolve::Resolver;
 use crate::state::{GatewayState, Runtime, Upstreams};
+use crate::store::StoreSettingsError;
+use crate::store::health::StoreWatch;
+use crate::store::valkey::ValkeyStore;
+
+mod checks;
+
+pub use checks::check_private_dirs;
+use checks::{check_binds, check_tls_files};
 
 /// The upstream balancer; with `upstream.health_check`, a background service keeps it current.
 fn upstreams(
@@ -145,95 +153,6 @@ impl pingora::services::background::BackgroundService for CredentialsCheck {
     }
 }
 
-/// Binds every listener once and lets it go, so that an address in use or without permission
-/// stops the start with its name. pingora would retry the bind for about 30 s, then lose the
-/// service while the process kept running and answering `/healthz`.
-fn check_binds(config: &Config) -> Result<(), StartError> {
-    let s = &config.server;
-    let addrs = s
-        .listen
-        .iter()
-        .map(|a| ("server.listen", *a))
-        .chain(s.tls.as_ref().map(|t| ("server.tls.listen", t.listen)))
-        .chain(s.admin_listen.map(|a| ("server.admin_listen", a)));
-    for (key, addr) in addrs {
-        std::net::TcpListener::bind(addr).map_err(|e| StartError::Bind {
-            key,
-            addr,
-            error: e,
-        })?;
-    }
-    Ok(())
-}
-
-/// Makes sure the directories of the pid file and the upgrade socket exist and that only the
-/// gateway's user can write them: whoever can bind the upgrade socket receives the listening
-/// sockets on SIGQUIT. With `create`, a missing directory is made (mode 0700); without it (for
-/// `verigate check`) a missing one passes.
-pub fn check_private_dirs(
-    server: &crate::config::ServerSettings,
-    create: bool,
-) -> Result<(), StartError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    for (key, file) in [
-        ("server.pid_file", &server.pid_file),
-        ("server.upgrade_sock", &server.upgrade_sock),
-    ] {
-        let dir = match file.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.exists() {
-            if !create {
-                continue;
-            }
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| StartError::PrivateDir {
-                    key,
-                    dir: dir.clone(),
-                    why: format!("cannot be created: {e}"),
-                })?;
-        }
-        let meta = std::fs::metadata(&dir).map_err(|e| StartError::PrivateDir {
-            key,
-            dir: dir.clone(),
-            why: e.to_string(),
-        })?;
-        if meta.mode() & 0o002 != 0 {
-            return Err(StartError::PrivateDir {
-                key,
-                dir,
-                why: "is world-writable: any local user could take the upgrade socket; use a \
-                      directory only the gateway's user can write (e.g. $RUNTIME_DIRECTORY)"
-                    .to_owned(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Refuses to start with a certificate or key that pingora would only reject later, at the
-/// first handshake, with a panic.
-fn check_tls_files(tls: &crate::config::TlsSettings) -> Result<(), StartError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(&tls.cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| StartError::Tls(format!("cert {}: {e}", tls.cert.display())))?;
-    if certs.is_empty() {
-        return Err(StartError::Tls(format!(
-            "cert {} holds no PEM certificate",
-            tls.cert.display()
-        )));
-    }
-    PrivateKeyDer::from_pem_file(&tls.key)
-        .map_err(|e| StartError::Tls(format!("key {}: {e}", tls.key.display())))?;
-    Ok(())
-}
-
 /// Why the gateway could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -243,6 +162,8 @@ pub enum StartError {
     PortOne(#[from] crate::provider::portone_v2::SetupError),
     #[error(transparent)]
     Runtime(#[from] crate::state::RuntimeError),
+    #[error("[store]: {0}")]
+    Store(#[from] StoreSettingsError),
     #[error("the upstream addresses cannot be balanced: {0}")]
     Upstreams(std::io::Error),
     #[error("upstream.health_check.path is not a valid request path")]
@@ -322,15 +243,32 @@ pub fn build(
     let mut server = pingora_server(&config, &lifecycle);
 
     let metrics = Arc::new(Metrics::new());
-    let resolver = Arc::new(Resolver::new(providers(&config, &metrics)?, &config.cache));
+    let store = config
+        .store
+        .as_ref()
+        .map(|s| ValkeyStore::new(s, metrics.clone()).map(Arc::new))
+        .transpose()?;
+    let mut resolver = Resolver::new(providers(&config, &metrics)?, &config.cache);
+    if let Some(store) = &store {
+        resolver = resolver.with_shared_cache(store.clone());
+    }
+    let resolver = Arc::new(resolver);
     let listen = config.server.listen.clone();
     let tls = config.server.tls.clone();
     let admin_listen = config.server.admin_listen;
     let upstreams = upstreams(&config.upstream, &mut server)?;
     let runtime = Runtime::new(config, &metrics)?;
-    let state = Arc::new(GatewayState::new(
-        runtime, resolver, metrics, access_log, upstreams,
-    ));
+    let mut state = GatewayState::new(runtime, resolver, metrics, access_log, upstreams);
+    if let Some(store) = store {
+        // One client serves single use and session starts as well as the shared cache.
+        let watch = pingora::services::background::background_service(
+            "verigate-store",
+            StoreWatch::new(store.clone()),
+        );
+        state = state.with_used_set(store).with_store_watch(watch.task());
+        server.add_service(watch);
+    }
+    let state = Arc::new(state);
     server.add_service(pingora::services::background::background_service(
         "verigate-lifecycle",
         StopWatch {

@@ -22,6 +22,7 @@ use crate::seal::SealError;
 use crate::session::cookie::CookieError;
 use crate::session::{Origin, PageSettings, SessionCookies};
 use crate::signing::{Signer, SigningError};
+use crate::store::health::StoreWatch;
 use crate::store::memory::MemoryUsedSet;
 use crate::store::{StoreError, UseKey, UsedSet};
 use crate::verify::Annotator;
@@ -150,6 +151,8 @@ pub struct GatewayState {
     /// Ids that passed a `single_use` route or started a session, each kept for its freshness
     /// window. Keyed by provider and id: two providers' ids never collide.
     used: Arc<dyn UsedSet>,
+    /// The store's last answer to a ping, with `[store]`: part of `/readyz`.
+    store: Option<Arc<StoreWatch>>,
     /// Set once a graceful stop or upgrade has begun: every answer then closes its connection,
     /// so clients move to the new process before pingora drops idle keep-alive connections.
     draining: AtomicBool,
@@ -179,6 +182,7 @@ impl GatewayState {
             draining: AtomicBool::new(false),
             in_flight: Arc::default(),
             used: Arc::new(MemoryUsedSet::default()),
+            store: None,
         }
     }
 
@@ -186,6 +190,23 @@ impl GatewayState {
     pub fn with_used_set(mut self, used: Arc<dyn UsedSet>) -> Self {
         self.used = used;
         self
+    }
+
+    /// The same state reporting the store's health (`[store]`) in `/readyz`.
+    pub fn with_store_watch(mut self, watch: Arc<StoreWatch>) -> Self {
+        self.store = Some(watch);
+        self
+    }
+
+    /// Why the gateway is not ready: `(reason, detail)`. A provider's credentials come first
+    /// (still being checked, or rejected), then the store (still being checked, or
+    /// `store_unreachable`). `None` when ready.
+    pub fn not_ready(&self) -> Option<(String, Option<String>)> {
+        if let Some(reason) = self.resolver.providers().not_ready() {
+            return Some((reason, None));
+        }
+        let (reason, detail) = self.store.as_ref()?.not_ready()?;
+        Some((reason.to_string(), Some(detail)))
     }
 
     /// Marks `key` as used for `remember`; `Ok(false)` when it already was. Atomic: of

@@ -8,7 +8,8 @@
 //!
 //! Two implementations: [`memory::MemoryUsedSet`] is the in-process set of a lone gateway (no
 //! `[store]`), and [`valkey::ValkeyStore`] speaks to Valkey or Redis (`[store]`), implementing
-//! both traits. [`scratch::ScratchServer`] starts a throwaway `redis-server` for the test suites.
+//! both traits. [`scratch::ScratchServer`] starts a throwaway `redis-server` for the test suites,
+//! and [`health::StoreWatch`] pings the store for `/readyz`.
 //!
 //! **The fail policy.** A [`UsedSet`] error means 503 `verification_unavailable`: first use
 //! cannot be proven, so the gateway fails closed and never falls back to a per-instance set
@@ -18,6 +19,7 @@
 //! are sealed ([`crate::seal`]) under `store.secret`: they hold names and birth dates, and a
 //! store is not a place for them in clear.
 
+pub mod health;
 pub mod memory;
 pub mod scratch;
 pub mod valkey;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, IntoConnectionInfo, RedisError, RedisResult, ServerErrorKind};
+use redis::{IntoConnectionInfo, RedisResult};
 
 use super::{
     CacheKey, SharedCache, SharedEntry, StoreError, StoreSettings, StoreSettingsError, UseKey,
@@ -41,6 +41,10 @@ use crate::resolve::Resolved;
 use crate::seal::{MAX_SEALED_LEN, Purpose, Sealer, decode_secret};
 use crate::verification_id::VerificationId;
 use crate::warnings::{Throttle, WARN_EVERY};
+
+mod errors;
+
+use errors::classify;
 
 /// The shortest connect timeout: a TLS handshake to a store in the same zone fits well inside.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
@@ -67,7 +71,11 @@ impl Op {
 
 /// Valkey or Redis behind [`UsedSet`] and [`SharedCache`]. Cheap to share behind an `Arc`.
 pub struct ValkeyStore {
-    conn: ConnectionManager,
+    /// Made on first use, inside the runtime that sends the first command: making one spawns a
+    /// task, and the store is built before pingora's runtimes exist (and before a daemon forks).
+    conn: std::sync::OnceLock<ConnectionManager>,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
     prefix: String,
     timeout: Duration,
     sealer: Sealer,
@@ -81,75 +89,6 @@ pub struct ValkeyStore {
     last_failure: std::sync::Mutex<Option<StoreError>>,
 }
 
-/// What a redis-rs error means for the gateway. Its text is not kept: it may quote the server.
-fn classify(e: &RedisError) -> StoreError {
-    if e.is_timeout() {
-        return StoreError::Timeout;
-    }
-    match e.kind() {
-        ErrorKind::AuthenticationFailed => return StoreError::AuthRejected,
-        ErrorKind::Server(ServerErrorKind::NoPerm) => return StoreError::Denied,
-        _ => {}
-    }
-    match e.code() {
-        Some("NOAUTH" | "WRONGPASS") => return StoreError::AuthRejected,
-        Some("NOPERM") => return StoreError::Denied,
-        Some(code) => return StoreError::Server(server_code(code)),
-        None => {}
-    }
-    if is_tls(e) {
-        return StoreError::Tls;
-    }
-    match e.kind() {
-        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Server("unparseable"),
-        _ => StoreError::Unreachable,
-    }
-}
-
-/// The server's error codes worth naming in a log line; any other is `ERR`.
-fn server_code(code: &str) -> &'static str {
-    const KNOWN: [&str; 9] = [
-        "READONLY",
-        "MOVED",
-        "ASK",
-        "CLUSTERDOWN",
-        "CROSSSLOT",
-        "LOADING",
-        "MASTERDOWN",
-        "OOM",
-        "EXECABORT",
-    ];
-    KNOWN.into_iter().find(|k| *k == code).unwrap_or("ERR")
-}
-
-/// Whether a rustls error is somewhere in `e`'s chain: a failed handshake (an untrusted
-/// certificate, a server that does not speak TLS answering garbage).
-fn is_tls(e: &RedisError) -> bool {
-    use std::error::Error;
-    fn tls_in(mut source: Option<&(dyn Error + 'static)>) -> bool {
-        while let Some(s) = source {
-            if s.is::<rustls::Error>() {
-                return true;
-            }
-            // redis-rs keeps the cause as an `Arc<dyn Error>`; tokio-rustls wraps rustls's error
-            // in an `io::Error`, whose `source` skips it.
-            if let Some(inner) = s.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
-                return tls_in(Some(&**inner));
-            }
-            if let Some(io) = s.downcast_ref::<std::io::Error>()
-                && io
-                    .get_ref()
-                    .is_some_and(|inner| inner.is::<rustls::Error>())
-            {
-                return true;
-            }
-            source = s.source();
-        }
-        false
-    }
-    tls_in(Some(e))
-}
-
 /// Milliseconds for `PX`: at least 1 (0 is refused by the server).
 fn px(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -157,7 +96,7 @@ fn px(d: Duration) -> u64 {
 
 impl ValkeyStore {
     /// A store over `settings`, not yet connected (the first command connects), so the gateway
-    /// starts while the store is down. Must be called inside a tokio runtime.
+    /// starts while the store is down. Needs no runtime.
     pub fn new(
         settings: &StoreSettings,
         metrics: Arc<Metrics>,
@@ -177,15 +116,15 @@ impl ValkeyStore {
             .set_connection_timeout(Some(settings.timeout.max(CONNECT_TIMEOUT)))
             .set_number_of_retries(0)
             .set_max_delay(CONNECT_TIMEOUT);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|_| StoreSettingsError::Url)?;
         let secret =
             decode_secret(0, settings.secret.expose()).map_err(StoreSettingsError::Secret)?;
         let sealer = Sealer::new(&[&secret[..]]).map_err(StoreSettingsError::Secret)?;
         let purpose = Purpose::new(&format!("verigate store {}v1 res", settings.key_prefix))
             .map_err(StoreSettingsError::Secret)?;
         Ok(ValkeyStore {
-            conn,
+            conn: std::sync::OnceLock::new(),
+            client,
+            config,
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout,
             sealer,
@@ -201,7 +140,7 @@ impl ValkeyStore {
     /// unreachable; a ping after the open period is its probe). The error says why: refused,
     /// timed out, wrong password, TLS mismatch.
     pub async fn health(&self) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn()?;
         let result = self
             .run(Op::Ping, async move {
                 redis::cmd("PING").query_async::<String>(&mut c).await
@@ -216,6 +155,18 @@ impl ValkeyStore {
             }
             other => other,
         }
+    }
+
+    /// The process's connection manager (a cheap clone), made on first use.
+    fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c.clone());
+        }
+        // Fails only for option combinations verigate never sets.
+        let made =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+                .map_err(|_| StoreError::Server("client"))?;
+        Ok(self.conn.get_or_init(|| made).clone())
     }
 
     fn key(&self, provider: ProviderName, id: &VerificationId, kind: &str) -> String {
@@ -286,7 +237,7 @@ impl ValkeyStore {
             c.arg(&k).arg(&token).arg("NX").arg("PX").arg(px(remember));
             c
         };
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let first = set();
         let tried = self
             .run(Op::FirstUse, async move {
@@ -298,7 +249,7 @@ impl ValkeyStore {
             Err(e) if e.is_ambiguous() => {
                 let mut p = redis::pipe();
                 p.atomic().add_command(set()).cmd("GET").arg(&k);
-                let mut conn = self.conn.clone();
+                let mut conn = self.conn()?;
                 let (landed, now) = self
                     .run(Op::FirstUse, async move {
                         p.query_async::<(Option<String>, Option<String>)>(&mut conn)
@@ -315,7 +266,7 @@ impl ValkeyStore {
         let k = self.key(key.provider, &key.id, "res");
         let mut p = redis::pipe();
         p.atomic().cmd("GET").arg(&k).cmd("PTTL").arg(&k);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let (sealed, pttl) = self
             .run(Op::Get, async move {
                 p.query_async::<(Option<String>, i64)>(&mut conn).await
@@ -358,7 +309,7 @@ impl ValkeyStore {
             cmd.arg("NX");
         }
         cmd.arg("PX").arg(px(ttl));
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let set = self
             .run(Op::Put, async move {
                 cmd.query_async::<Option<String>>(&mut conn).await
