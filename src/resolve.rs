@@ -12,6 +12,13 @@
 //! store. What the API answers is written back with the same lifetimes, off the response path.
 //! Store trouble is a miss (the store logs and counts it): it only costs API calls. Without a
 //! store, behaviour is exactly the moka cache in front of the providers.
+//!
+//! Across the fleet, the first lookups of one id coalesce too, where that is cheap: on a store
+//! miss an instance claims the API call (`SharedCache::claim`); the holder asks the API and
+//! writes back, the others peek at the store every [`PEEK_EVERY`] until the answer is there.
+//! A waiter gives up after half of what is left of its budget, or at once when the claim is
+//! abandoned (errors are not cached), and asks the API itself: a duplicate call, never a
+//! failed request. Each instance still makes at most one call per id at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +29,7 @@ use tokio::time::Instant;
 
 use crate::identity::Identity;
 use crate::provider::{Provider, ProviderError, ProviderName, ProviderSet, Record};
-use crate::store::{self, SharedCache};
+use crate::store::{self, Peek, SharedCache};
 use crate::verification_id::VerificationId;
 
 /// `[cache]`, validated.
@@ -52,6 +59,14 @@ impl Resolved {
         matches!(self, Resolved::Found(id) if id.certified)
     }
 }
+
+/// How often a caller waiting on another instance's claim looks for its answer (plus a jitter of
+/// up to as much again).
+pub const PEEK_EVERY: Duration = Duration::from_millis(10);
+
+/// How much longer than the provider's budget a claim is leased: a holder that dies holds the
+/// claim no longer than that.
+pub const LEASE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Whether an answer came from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,325 +188,101 @@ impl Resolver {
         Ok((entry.into_value().value, status))
     }
 
-    /// A local miss: the shared cache, then the provider (writing its answer back).
+    /// A local miss: the shared cache, then the provider (writing its answer back). With a
+    /// store, the fleet's claim decides who asks the API: the holder asks, the others wait for
+    /// its answer (within half of what is left of the budget) and only then ask themselves.
     async fn fill(
         &self,
         p: &dyn Provider,
         id: &VerificationId,
         deadline: Instant,
     ) -> Result<Entry, ProviderError> {
+        let Some(shared) = &self.shared else {
+            return self.ask(p, id, deadline).await;
+        };
         let key = store::CacheKey::new(p.name(), id.clone());
-        // A store error is a miss here; the store has logged and counted it.
-        if let Some(shared) = &self.shared
-            && let Ok(Some(stored)) = shared.get(&key).await
-        {
-            let ttl = self.lifetime(&stored.value).min(stored.ttl);
-            return Ok(Entry {
-                value: stored.value,
-                ttl,
-                from_api: false,
-            });
+        // A store error is a miss here, and no claim; the store has logged and counted it.
+        if let Ok(Some(stored)) = shared.get(&key).await {
+            return Ok(self.from_store(stored));
         }
+        let claim = match shared.claim(&key, p.budget() + LEASE_MARGIN).await {
+            Ok(Some(claim)) => Some(claim),
+            Ok(None) => match wait_for_holder(&**shared, &key, deadline).await {
+                Some(stored) => return Ok(self.from_store(stored)),
+                None => None,
+            },
+            Err(_) => None,
+        };
+        let answer = self.ask(p, id, deadline).await;
+        let written = answer.as_ref().ok().map(|e| (e.value.clone(), e.ttl));
+        let shared = shared.clone();
+        // Off the response path: the answer never waits for the store. The claim goes only
+        // once the answer is stored, so a waiter never sees "no claim, nothing stored" between.
+        tokio::spawn(async move {
+            if let Some((value, ttl)) = written {
+                let _ = shared.put(&key, &value, ttl).await;
+            }
+            if let Some(claim) = claim {
+                let _ = shared.release(&key, &claim).await;
+            }
+        });
+        answer
+    }
+
+    /// Asks the provider: an entry kept `ttl` or `negative_ttl`.
+    async fn ask(
+        &self,
+        p: &dyn Provider,
+        id: &VerificationId,
+        deadline: Instant,
+    ) -> Result<Entry, ProviderError> {
         let value = match p.lookup(id, deadline).await? {
             Record::Found(identity) => Resolved::Found(Arc::new(identity)),
             Record::NotFound => Resolved::NotFound,
             Record::Failed => Resolved::Failed,
         };
-        let ttl = self.lifetime(&value);
-        if let Some(shared) = &self.shared {
-            let (shared, value) = (shared.clone(), value.clone());
-            // Off the response path: the answer never waits for the store.
-            tokio::spawn(async move { shared.put(&key, &value, ttl).await });
-        }
         Ok(Entry {
+            ttl: self.lifetime(&value),
             value,
-            ttl,
             from_api: true,
         })
+    }
+
+    /// A shared entry kept here no longer than it has left in the store.
+    fn from_store(&self, stored: store::SharedEntry) -> Entry {
+        Entry {
+            ttl: self.lifetime(&stored.value).min(stored.ttl),
+            value: stored.value,
+            from_api: false,
+        }
+    }
+}
+
+/// Waits for another instance's answer to be stored: until it is, until its claim is abandoned
+/// (its API call failed) or the store fails, or for half of what is left of the budget, so that
+/// a call of this instance's own still fits. `None`: ask the API.
+async fn wait_for_holder(
+    shared: &dyn SharedCache,
+    key: &store::CacheKey,
+    deadline: Instant,
+) -> Option<store::SharedEntry> {
+    let now = Instant::now();
+    let patience = now + deadline.saturating_duration_since(now) / 2;
+    let every = u64::try_from(PEEK_EVERY.as_micros()).unwrap_or(u64::MAX);
+    loop {
+        // Jittered, so waiters on several instances do not peek in step.
+        let jitter = Duration::from_micros(rand::random_range(0..=every));
+        tokio::time::sleep(PEEK_EVERY + jitter).await;
+        if Instant::now() >= patience {
+            return None;
+        }
+        match shared.peek(key).await {
+            Ok(Peek::Stored(entry)) => return Some(entry),
+            Ok(Peek::Pending) => {}
+            Ok(Peek::Abandoned) | Err(_) => return None,
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    use async_trait::async_trait;
-
-    use crate::provider::{Health, Provider};
-
-    /// A provider answering every id with a record of its own name, counting its calls.
-    struct Fixed {
-        name: ProviderName,
-        calls: AtomicU32,
-    }
-
-    #[async_trait]
-    impl Provider for Fixed {
-        fn name(&self) -> ProviderName {
-            self.name
-        }
-        fn budget(&self) -> Duration {
-            Duration::from_secs(5)
-        }
-        async fn lookup(
-            &self,
-            id: &VerificationId,
-            _deadline: Instant,
-        ) -> Result<Record, ProviderError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            // Long enough for every concurrent caller to join the first one's call.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(match self.name {
-                ProviderName::Iamport => Record::Found(Identity::empty(id.clone())),
-                ProviderName::Portone => Record::Failed,
-            })
-        }
-        fn health(&self) -> Health {
-            Health::default()
-        }
-        async fn check_credentials(&self, _fresh: bool) -> Result<(), ProviderError> {
-            Ok(())
-        }
-    }
-
-    fn resolver() -> (Resolver, Arc<Fixed>, Arc<Fixed>) {
-        let v1 = Arc::new(Fixed {
-            name: ProviderName::Iamport,
-            calls: AtomicU32::new(0),
-        });
-        let v2 = Arc::new(Fixed {
-            name: ProviderName::Portone,
-            calls: AtomicU32::new(0),
-        });
-        let set = ProviderSet::new([v1.clone() as Arc<dyn Provider>, v2.clone()]);
-        let settings = CacheSettings {
-            capacity: 100,
-            ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(60),
-        };
-        (Resolver::new(set, &settings), v1, v2)
-    }
-
-    #[tokio::test]
-    async fn the_same_text_under_two_providers_is_cached_apart() {
-        let (r, v1, v2) = resolver();
-        let id = VerificationId::parse("same-text").unwrap();
-        let (a, sa) = r.resolve(ProviderName::Iamport, &id).await.unwrap();
-        let (b, sb) = r.resolve(ProviderName::Portone, &id).await.unwrap();
-        assert!(matches!(a, Resolved::Found(_)), "{a:?}");
-        assert!(matches!(b, Resolved::Failed), "{b:?}");
-        assert_eq!((sa, sb), (CacheStatus::Miss, CacheStatus::Miss));
-        let (_, again) = r.resolve(ProviderName::Portone, &id).await.unwrap();
-        assert_eq!(again, CacheStatus::Hit);
-        assert_eq!(v1.calls.load(Ordering::SeqCst), 1);
-        assert_eq!(v2.calls.load(Ordering::SeqCst), 1);
-        assert_eq!(r.entries().await, 2);
-    }
-
-    #[tokio::test]
-    async fn concurrent_requests_for_one_key_make_one_call() {
-        let (r, v1, _) = resolver();
-        let r = Arc::new(r);
-        let id = VerificationId::parse("imp_000000000001").unwrap();
-        let tasks: Vec<_> = (0..20)
-            .map(|_| {
-                let (r, id) = (r.clone(), id.clone());
-                tokio::spawn(async move { r.resolve(ProviderName::Iamport, &id).await.is_ok() })
-            })
-            .collect();
-        for t in tasks {
-            assert!(t.await.unwrap());
-        }
-        assert_eq!(v1.calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn an_unconfigured_provider_is_trouble_not_an_answer() {
-        let settings = CacheSettings {
-            capacity: 10,
-            ttl: Duration::from_secs(1),
-            negative_ttl: Duration::from_secs(1),
-        };
-        let r = Resolver::new(ProviderSet::default(), &settings);
-        let id = VerificationId::parse("x").unwrap();
-        assert_eq!(
-            r.resolve(ProviderName::Portone, &id).await.map(|_| ()),
-            Err(ProviderError::Unreachable)
-        );
-    }
-
-    /// The shared cache behind the local one, against a real redis-server.
-    mod shared {
-        use super::*;
-        use crate::metrics::Metrics;
-        use crate::store::scratch::ScratchServer;
-        use crate::store::valkey::ValkeyStore;
-        use crate::store::{SharedCache, StoreSettings};
-
-        /// A provider answering every id with one record, counting its calls.
-        struct Scripted {
-            record: Record,
-            calls: AtomicU32,
-        }
-
-        #[async_trait]
-        impl Provider for Scripted {
-            fn name(&self) -> ProviderName {
-                ProviderName::Iamport
-            }
-            fn budget(&self) -> Duration {
-                Duration::from_secs(5)
-            }
-            async fn lookup(
-                &self,
-                _: &VerificationId,
-                _: Instant,
-            ) -> Result<Record, ProviderError> {
-                self.calls.fetch_add(1, Ordering::SeqCst);
-                Ok(self.record.clone())
-            }
-            fn health(&self) -> Health {
-                Health::default()
-            }
-            async fn check_credentials(&self, _fresh: bool) -> Result<(), ProviderError> {
-                Ok(())
-            }
-        }
-
-        fn adult(id: &VerificationId) -> Record {
-            let mut i = Identity::empty(id.clone());
-            i.certified = true;
-            i.name = Some("홍길동".into());
-            i.birth_date = Some(jiff::civil::date(1976, 11, 7));
-            Record::Found(i)
-        }
-
-        fn store_at(url: &str) -> Arc<ValkeyStore> {
-            let settings = StoreSettings {
-                url: crate::secret::Secret::new(url),
-                key_prefix: "verigate:resolve:".into(),
-                timeout: Duration::from_millis(500),
-                secret: crate::secret::Secret::new(base64::Engine::encode(
-                    &base64::engine::general_purpose::STANDARD,
-                    [3u8; 32],
-                )),
-            };
-            Arc::new(ValkeyStore::new(&settings, Arc::new(Metrics::new())).unwrap())
-        }
-
-        /// One gateway instance: its own provider, local cache and store client.
-        fn instance(url: &str, record: Record, ttl: Duration) -> (Resolver, Arc<Scripted>) {
-            let p = Arc::new(Scripted {
-                record,
-                calls: AtomicU32::new(0),
-            });
-            let settings = CacheSettings {
-                capacity: 100,
-                ttl,
-                negative_ttl: Duration::from_secs(30),
-            };
-            let set = ProviderSet::new([p.clone() as Arc<dyn Provider>]);
-            let r = Resolver::new(set, &settings).with_shared_cache(store_at(url));
-            (r, p)
-        }
-
-        fn key(id: &VerificationId) -> store::CacheKey {
-            store::CacheKey::new(ProviderName::Iamport, id.clone())
-        }
-
-        /// Polls the store until it holds `id`, returning the entry.
-        async fn stored(url: &str, id: &VerificationId) -> store::SharedEntry {
-            let s = store_at(url);
-            let started = std::time::Instant::now();
-            loop {
-                if let Ok(Some(e)) = s.get(&key(id)).await {
-                    return e;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "never written back"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-
-        #[tokio::test]
-        async fn a_second_instance_uses_what_the_first_resolved_without_an_api_call() {
-            let server = ScratchServer::start();
-            let id = VerificationId::parse("imp_000000000101").unwrap();
-            let hour = Duration::from_secs(3600);
-            let (a, pa) = instance(&server.url(), adult(&id), hour);
-            let (b, pb) = instance(&server.url(), adult(&id), hour);
-            let (va, sa) = a.resolve(ProviderName::Iamport, &id).await.unwrap();
-            assert_eq!(sa, CacheStatus::Miss);
-            let written = stored(&server.url(), &id).await;
-            assert!(written.value.is_positive());
-            assert!(written.ttl <= hour && written.ttl > hour - Duration::from_secs(60));
-            let (vb, sb) = b.resolve(ProviderName::Iamport, &id).await.unwrap();
-            assert_eq!(sb, CacheStatus::Hit, "the shared cache saved the call");
-            assert_eq!(pb.calls.load(Ordering::SeqCst), 0);
-            assert_eq!(pa.calls.load(Ordering::SeqCst), 1);
-            match (va, vb) {
-                (Resolved::Found(x), Resolved::Found(y)) => assert_eq!(x, y),
-                other => panic!("{other:?}"),
-            }
-            // And B's local tier now answers alone.
-            let (_, again) = b.resolve(ProviderName::Iamport, &id).await.unwrap();
-            assert_eq!(again, CacheStatus::Hit);
-            assert_eq!(pb.calls.load(Ordering::SeqCst), 0);
-        }
-
-        #[tokio::test]
-        async fn a_negative_answer_is_shared_for_the_negative_ttl_only() {
-            let server = ScratchServer::start();
-            let id = VerificationId::parse("imp_000000000102").unwrap();
-            let (a, _) = instance(&server.url(), Record::NotFound, Duration::from_secs(3600));
-            a.resolve(ProviderName::Iamport, &id).await.unwrap();
-            let written = stored(&server.url(), &id).await;
-            assert!(matches!(written.value, Resolved::NotFound));
-            assert!(written.ttl <= Duration::from_secs(30), "{:?}", written.ttl);
-        }
-
-        #[tokio::test]
-        async fn a_local_copy_does_not_outlive_the_shared_one() {
-            let server = ScratchServer::start();
-            let id = VerificationId::parse("imp_000000000103").unwrap();
-            let Record::Found(person) = adult(&id) else {
-                unreachable!()
-            };
-            let left = Duration::from_millis(200);
-            let started = std::time::Instant::now();
-            store_at(&server.url())
-                .put(&key(&id), &Resolved::Found(Arc::new(person)), left)
-                .await
-                .unwrap();
-            let (b, pb) = instance(&server.url(), adult(&id), Duration::from_secs(3600));
-            let (_, status) = b.resolve(ProviderName::Iamport, &id).await.unwrap();
-            assert_eq!(status, CacheStatus::Hit);
-            // Kept an hour, the local copy would answer every poll; it expires with the store's.
-            while pb.calls.load(Ordering::SeqCst) == 0 {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "the local copy outlived"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                b.resolve(ProviderName::Iamport, &id).await.unwrap();
-            }
-            assert!(started.elapsed() >= left - Duration::from_millis(5));
-        }
-
-        #[tokio::test]
-        async fn a_dead_store_only_costs_api_calls() {
-            let mut server = ScratchServer::start();
-            let url = server.url();
-            server.kill();
-            let id = VerificationId::parse("imp_000000000104").unwrap();
-            let (a, pa) = instance(&url, adult(&id), Duration::from_secs(3600));
-            let (v, s) = a.resolve(ProviderName::Iamport, &id).await.unwrap();
-            assert!(v.is_positive());
-            assert_eq!(s, CacheStatus::Miss);
-            assert_eq!(pa.calls.load(Ordering::SeqCst), 1);
-        }
-    }
-}
+mod tests;

@@ -82,7 +82,28 @@ pub trait UsedSet: Send + Sync {
     async fn first_use(&self, key: &UseKey, remember: Duration) -> Result<bool, StoreError>;
 }
 
+/// The right, for one caller across the fleet, to ask the API for one key: the random token
+/// stored under the key's `lock` (`SET … NX PX <lease>`), so only its holder releases it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim(pub(crate) String);
+
+/// What a caller waiting on another instance's claim sees.
+#[derive(Debug, Clone)]
+pub enum Peek {
+    /// The holder has written its answer back.
+    Stored(SharedEntry),
+    /// The claim is still held and nothing is stored yet.
+    Pending,
+    /// Neither: the holder gave up without an answer (the API failed; errors are not cached).
+    Abandoned,
+}
+
 /// Resolved verifications shared by a fleet. An error is only a miss to the caller.
+///
+/// `claim`, `peek` and `release` coalesce the first lookups of one key across the fleet: of
+/// concurrent claimers exactly one gets the claim and asks the API; the others peek until its
+/// answer is stored (or the claim is abandoned, or their patience runs out) and only then ask
+/// the API themselves. It only saves API calls: any error means "ask the API".
 #[async_trait]
 pub trait SharedCache: Send + Sync {
     /// The verification stored under `key`, if any, with the time it has left.
@@ -90,6 +111,12 @@ pub trait SharedCache: Send + Sync {
     /// Stores `value` for `ttl`. A negative value (not found, failed, not certified) never
     /// replaces what is already stored, so a slow instance cannot hide a fresher "found".
     async fn put(&self, key: &CacheKey, value: &Resolved, ttl: Duration) -> Result<(), StoreError>;
+    /// Claims the API call for `key` for at most `lease`: `Some` for the one caller that got it.
+    async fn claim(&self, key: &CacheKey, lease: Duration) -> Result<Option<Claim>, StoreError>;
+    /// What is stored under `key`, and whether its claim is still held.
+    async fn peek(&self, key: &CacheKey) -> Result<Peek, StoreError>;
+    /// Gives `claim` up, if it still holds (an expired lease may have passed to another).
+    async fn release(&self, key: &CacheKey, claim: &Claim) -> Result<(), StoreError>;
 }
 
 /// Why the store gave no answer. Never holds a key's value, a password or personal data.

@@ -15,6 +15,8 @@
 //! - `res`: `SET <key> <sealed> PX <ttl>` for a certified verification, `… NX PX …` for a
 //!   negative one, so a negative never overwrites what is there; read with `GET` and `PTTL` in
 //!   one `MULTI`, so the local copy never outlives the shared one.
+//! - `lock`: the fleet's claim on the API call for one id (`flight`): `SET <key> <token> NX PX
+//!   <lease>`, released by a compare-and-delete script.
 //!
 //! Values are sealed under `store.secret` with their own purpose (names the key prefix), and
 //! the sealed document names its provider and id (`value`), so a value copied onto another key
@@ -31,8 +33,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, RedisResult};
 
 use super::{
-    CacheKey, SharedCache, SharedEntry, StoreError, StoreSettings, StoreSettingsError, UseKey,
-    UsedSet, value,
+    CacheKey, Claim, Peek, SharedCache, SharedEntry, StoreError, StoreSettings, StoreSettingsError,
+    UseKey, UsedSet, value,
 };
 use crate::metrics::Metrics;
 use crate::provider::ProviderName;
@@ -43,6 +45,7 @@ use crate::verification_id::VerificationId;
 use crate::warnings::{Throttle, WARN_EVERY};
 
 mod errors;
+mod flight;
 
 use errors::classify;
 
@@ -56,6 +59,9 @@ enum Op {
     Get,
     Put,
     Ping,
+    Claim,
+    Peek,
+    Release,
 }
 
 impl Op {
@@ -65,6 +71,9 @@ impl Op {
             Op::Get => "get",
             Op::Put => "put",
             Op::Ping => "ping",
+            Op::Claim => "claim",
+            Op::Peek => "peek",
+            Op::Release => "release",
         }
     }
 }
@@ -272,6 +281,16 @@ impl ValkeyStore {
                 p.query_async::<(Option<String>, i64)>(&mut conn).await
             })
             .await?;
+        self.entry(key, sealed, pttl)
+    }
+
+    /// Opens what `GET` and `PTTL` answered for `key`'s `res`.
+    fn entry(
+        &self,
+        key: &CacheKey,
+        sealed: Option<String>,
+        pttl: i64,
+    ) -> Result<Option<SharedEntry>, StoreError> {
         let Some(sealed) = sealed else {
             return Ok(None);
         };
@@ -347,6 +366,30 @@ impl SharedCache for ValkeyStore {
     async fn put(&self, key: &CacheKey, value: &Resolved, ttl: Duration) -> Result<(), StoreError> {
         let result = self.write(key, value, ttl).await;
         self.count(Op::Put, result.as_ref().copied());
+        result.map(drop)
+    }
+
+    async fn claim(&self, key: &CacheKey, lease: Duration) -> Result<Option<Claim>, StoreError> {
+        let result = self.take_claim(key, lease).await;
+        let label = |c: &Option<Claim>| if c.is_some() { "claimed" } else { "held" };
+        self.count(Op::Claim, result.as_ref().map(label));
+        result
+    }
+
+    async fn peek(&self, key: &CacheKey) -> Result<Peek, StoreError> {
+        let result = self.look(key).await;
+        let label = |p: &Peek| match p {
+            Peek::Stored(_) => "stored",
+            Peek::Pending => "pending",
+            Peek::Abandoned => "abandoned",
+        };
+        self.count(Op::Peek, result.as_ref().map(label));
+        result
+    }
+
+    async fn release(&self, key: &CacheKey, claim: &Claim) -> Result<(), StoreError> {
+        let result = self.give_up(key, claim).await;
+        self.count(Op::Release, result.as_ref().copied());
         result.map(drop)
     }
 }
