@@ -190,6 +190,32 @@ pub struct Cfg {
     pub session: Option<Session>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<Gate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<Store>,
+}
+
+/// `[store]`: the state a fleet of gateways shares.
+#[derive(Clone, Debug, Serialize)]
+pub struct Store {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    pub secret: String,
+}
+
+impl Store {
+    /// The store at `url` (`redis://` or `rediss://`), sealing with 32 bytes of 0x05, every
+    /// other key left to its default.
+    pub fn at(url: &str) -> Store {
+        Store {
+            url: url.to_owned(),
+            key_prefix: None,
+            timeout_ms: None,
+            secret: "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=".to_owned(),
+        }
+    }
 }
 
 /// `[session]` with its `[session.page]`.
@@ -381,6 +407,7 @@ impl Cfg {
             routes: standard_routes(),
             session: None,
             gates: Vec::new(),
+            store: None,
         }
     }
 
@@ -543,6 +570,12 @@ impl Cfg {
     /// `[signing]`.
     pub fn signing(mut self, signing: Signing) -> Cfg {
         self.signing = Some(signing);
+        self
+    }
+
+    /// `[store]`: state shared with every gateway on the same store.
+    pub fn store(mut self, store: Store) -> Cfg {
+        self.store = Some(store);
         self
     }
 

@@ -25,15 +25,17 @@ pub mod webdriver;
 use std::net::{SocketAddr, TcpListener};
 
 pub use cfg::{
-    Cfg, Gate, Policy, Route, Session, SessionPage, Signing, single_use_route, standard_policies,
-    standard_routes, v2_routes,
+    Cfg, Gate, Policy, Route, Session, SessionPage, Signing, Store, single_use_route,
+    standard_policies, standard_routes, v2_routes,
 };
 pub use client::{
     GatewayClient, KillOnDrop, alive, raw_exchange, raw_exchange_async, signal, text, verigate,
     verigate_bounded, verigate_command, wait_exit,
 };
 pub use load::{Load, eventually, eventually_every};
-pub use stack::{Ports, Stack, assert_clean, personal_values, spawn_gateway_with, wait_listening};
+pub use stack::{
+    Backends, Ports, Stack, assert_clean, personal_values, spawn_gateway_with, wait_listening,
+};
 
 /// A port nothing listens on right now (the probe's listener is closed again).
 pub fn free_port() -> u16 {

@@ -63,6 +63,32 @@ impl Ports {
     }
 }
 
+/// The in-process sandbox API and echo app behind a gateway.
+#[derive(Clone)]
+pub struct Backends {
+    pub sandbox: Sandbox,
+    pub sandbox_addr: SocketAddr,
+    pub echo: Echo,
+    pub echo_addr: SocketAddr,
+}
+
+impl Backends {
+    /// A fresh sandbox (the default credentials, no records) and a recording echo app.
+    pub async fn start() -> Backends {
+        verigate::server::install_crypto_provider();
+        let sandbox = Sandbox::new(SandboxOptions::default());
+        let sandbox_addr = sandbox.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let echo = Echo::recording();
+        let echo_addr = echo.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        Backends {
+            sandbox,
+            sandbox_addr,
+            echo,
+            echo_addr,
+        }
+    }
+}
+
 pub struct Stack {
     pub sandbox: Sandbox,
     pub echo: Echo,
@@ -103,16 +129,25 @@ impl Stack {
         upstream: Option<SocketAddr>,
         make: impl Fn(&Ports) -> Cfg,
     ) -> Stack {
-        verigate::server::install_crypto_provider();
-        let sandbox = Sandbox::new(SandboxOptions::default());
-        let sandbox_addr = sandbox.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let echo = Echo::recording();
-        let echo_addr = echo.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let backends = Backends::start().await;
+        let echo_addr = upstream.unwrap_or(backends.echo_addr);
+        Stack::on(&backends, echo_addr, make).await
+    }
+
+    /// A gateway in front of `backends`, which other stacks may share: a fleet of gateways
+    /// asking one sandbox (whose counters then count the whole fleet's API calls).
+    pub async fn sharing(backends: &Backends, make: impl Fn(&Ports) -> Cfg) -> Stack {
+        Stack::on(backends, backends.echo_addr, make).await
+    }
+
+    async fn on(backends: &Backends, app: SocketAddr, make: impl Fn(&Ports) -> Cfg) -> Stack {
+        let (sandbox, sandbox_addr) = (backends.sandbox.clone(), backends.sandbox_addr);
+        let echo = backends.echo.clone();
         let dir = tempfile::tempdir().unwrap();
         // A port taken between our probe and the gateway's bind makes the child exit: retry,
         // with every port (the HTTPS one too) chosen afresh.
         for _ in 0..5 {
-            let ports = Ports::fresh(dir.path(), upstream.unwrap_or(echo_addr), sandbox_addr);
+            let ports = Ports::fresh(dir.path(), app, sandbox_addr);
             let cfg = make(&ports);
             let path = dir.path().join("gateway.toml");
             std::fs::write(&path, cfg.render()).unwrap();
