@@ -281,6 +281,11 @@ fn stand_in_env(ed25519_pem: &Path) -> Vec<(&'static str, String)> {
             "VERIGATE_SESSION_SECRET",
             "bm90LXByaW50ZWQtc2Vzc2lvbi1zZWNyZXQtMzJieXQ=",
         ),
+        (
+            "VERIGATE_STORE_SECRET",
+            "bm90LXByaW50ZWQtc3RvcmUtc2VjcmV0LW9mLTMyYnk=",
+        ),
+        ("STORE_PASSWORD", "stand-in-store-password"),
         ("VERIGATE_TEST_LISTEN", "127.0.0.1:18080"),
         ("VERIGATE_TEST_ADMIN_LISTEN", "127.0.0.1:18081"),
         ("VERIGATE_TEST_APP", "127.0.0.1:18082"),
@@ -314,7 +319,12 @@ fn every_shipped_configuration_passes_check() {
     // The root example, whatever examples/configs/ holds, and the fixtures tests share.
     let mut files = vec![repo().join("gateway.toml")];
     files.extend(toml_files(&repo().join("examples/configs")));
-    for expected in ["both-providers.toml", "portone-v2.toml", "sessions.toml"] {
+    for expected in [
+        "both-providers.toml",
+        "fleet.toml",
+        "portone-v2.toml",
+        "sessions.toml",
+    ] {
         assert!(
             files.iter().any(|f| f.ends_with(expected)),
             "examples/configs/{expected} missing"
