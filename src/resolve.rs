@@ -203,12 +203,12 @@ impl Resolver {
         let key = store::CacheKey::new(p.name(), id.clone());
         // A store error is a miss here, and no claim; the store has logged and counted it.
         if let Ok(Some(stored)) = shared.get(&key).await {
-            return Ok(self.from_store(stored));
+            return Ok(self.kept_from_store(stored));
         }
         let claim = match shared.claim(&key, p.budget() + LEASE_MARGIN).await {
             Ok(Some(claim)) => Some(claim),
             Ok(None) => match wait_for_holder(&**shared, &key, deadline).await {
-                Some(stored) => return Ok(self.from_store(stored)),
+                Some(stored) => return Ok(self.kept_from_store(stored)),
                 None => None,
             },
             Err(_) => None,
@@ -249,7 +249,7 @@ impl Resolver {
     }
 
     /// A shared entry kept here no longer than it has left in the store.
-    fn from_store(&self, stored: store::SharedEntry) -> Entry {
+    fn kept_from_store(&self, stored: store::SharedEntry) -> Entry {
         Entry {
             ttl: self.lifetime(&stored.value).min(stored.ttl),
             value: stored.value,

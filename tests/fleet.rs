@@ -46,7 +46,7 @@ impl Fleet {
     }
 
     /// Certification lookups the sandbox has answered, for the whole fleet.
-    fn api_calls(&self) -> u64 {
+    fn lookups(&self) -> u64 {
         self.backends.sandbox.stats().certification_requests
     }
 
@@ -128,7 +128,7 @@ async fn a_verification_resolved_on_one_instance_is_served_by_the_others_without
     let f = Fleet::standard(3).await;
     let uid = f.person();
     assert_eq!(verify(&f.gateways[0], "/certifications", &uid).await.0, 200);
-    assert_eq!(f.api_calls(), 1);
+    assert_eq!(f.lookups(), 1);
     // Written back and its claim released (off the response path): then the others ask.
     let released = eventually(secs(10), async || {
         let m = f.gateways[0]
@@ -144,11 +144,11 @@ async fn a_verification_resolved_on_one_instance_is_served_by_the_others_without
     for gw in &f.gateways[1..] {
         assert_eq!(verify(gw, "/certifications", &uid).await.0, 200);
     }
-    assert_eq!(f.api_calls(), 1, "the others asked the store, not the API");
+    assert_eq!(f.lookups(), 1, "the others asked the store, not the API");
 }
 
 #[tokio::test]
-async fn thirty_concurrent_first_requests_over_three_instances_make_at_most_three_api_calls() {
+async fn thirty_concurrent_first_requests_over_three_instances_make_at_most_three_lookups() {
     let f = Fleet::standard(3).await;
     let uid = f.person();
     // A realistic API: every concurrent request arrives while the first call is under way.
@@ -157,7 +157,7 @@ async fn thirty_concurrent_first_requests_over_three_instances_make_at_most_thre
         status: None,
         times: None,
     });
-    let before = f.api_calls();
+    let before = f.lookups();
     let tasks: Vec<_> = (0..30)
         .map(|i| {
             let (gw, uid) = (f.gateways[i % 3].gateway.clone(), uid.clone());
@@ -167,7 +167,7 @@ async fn thirty_concurrent_first_requests_over_three_instances_make_at_most_thre
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
-    let calls = f.api_calls() - before;
+    let calls = f.lookups() - before;
     eprintln!("fleet-wide API calls for 30 concurrent first requests over 3 instances: {calls}");
     assert!(
         (1..=3).contains(&calls),
