@@ -154,8 +154,15 @@ impl Stack {
             let mut child = spawn_gateway(&path, dir.path());
             let addr: SocketAddr = ([127, 0, 0, 1], ports.gateway).into();
             let tls = cfg.server.tls.is_some();
+            // The admin listener can come up after the proxy's under load: wait for it too, so
+            // that no test reads /readyz or /metrics from a listener not bound yet.
+            let admin = cfg.server.admin_listen.parse::<SocketAddr>().ok();
             if wait_listening(&mut child, addr).await
                 && (!tls || wait_listening(&mut child, ports.tls_addr()).await)
+                && match admin {
+                    Some(admin) if admin.port() != 0 => wait_listening(&mut child, admin).await,
+                    _ => true,
+                }
             {
                 let gateway = GatewayClient::new(addr, ports.admin);
                 wait_credentials_checked(&gateway).await;
