@@ -1,7 +1,8 @@
 //! Heap allocations of the per-request pure steps of gating (issue 13's performance rule): a
 //! canonical path, a prefix match, finding a request's route, a `Cookie` header without
-//! verigate's cookies and a local `rd` allocate nothing; opening a session in a warm scratch buffer allocates only the owned
-//! strings of the session itself. Counted by a global allocator that counts per thread, so
+//! verigate's cookies and a local `rd` allocate nothing; opening a session in a warm scratch
+//! buffer allocates only the owned strings of the session itself; judging it allocates nothing,
+//! and its headers only themselves. Counted by a global allocator that counts per thread, so
 //! tests running in parallel do not disturb each other. (aws-lc's own C allocations, if any,
 //! do not pass through Rust's allocator and are not counted.)
 
@@ -180,4 +181,53 @@ fn opening_a_session_in_warm_scratch_allocates_only_the_sessions_own_strings() {
     assert!(found);
     eprintln!("open_session without scratch: {n} allocations");
     assert!(n <= 4, "{n}");
+}
+
+#[test]
+fn judging_a_session_allocates_nothing_and_its_headers_only_themselves() {
+    use verigate::headers::HeaderNames;
+    use verigate::verify::{Annotator, Judged, Request, annotate_for};
+    let now = Timestamp::from_second(1_780_000_000).unwrap();
+    let mut id = Identity::empty(ImpUid::parse("imp_045262694732").unwrap());
+    id.certified = true;
+    id.certified_at = Some(now);
+    id.name = Some("홍길동".into());
+    id.birth_date = Some(jiff::civil::date(1976, 11, 7));
+    let s = Session::new(Provider::PortOneV2, &id, &[], now, Duration::from_secs(60));
+    let policy = adult();
+    let (judgement, n) = allocations(|| policy.judge_session(&s.identity, now));
+    assert_eq!(n, 0, "allocations to judge a session");
+    let names = HeaderNames::new("x-verified-", &[]).unwrap();
+    let with = Annotator {
+        names: &names,
+        signer: None,
+    };
+    let judged = Judged {
+        judgement,
+        id: Some(s.identity.imp_uid.clone()),
+        identity: Some(Arc::new(s.identity.clone())),
+    };
+    let req = Request {
+        method: "GET",
+        path: "/adult/x",
+        query: None,
+        content_type: None,
+        body: &[],
+    };
+    let annotate = || annotate_for(with, s.provider.name(), &policy, &judged, &req, now);
+    // The first call may turn the configured names into shared buffers; after that there is
+    // the list, and per header at most its value's text and the shared buffer `HeaderValue`
+    // keeps it in: nothing that outlives the headers.
+    drop(annotate());
+    let (headers, n) = allocations(annotate);
+    assert_eq!(headers.len(), 7, "{headers:?}");
+    assert!(
+        n <= 1 + 2 * headers.len(),
+        "{n} allocations for {} headers",
+        headers.len()
+    );
+    eprintln!(
+        "unsigned headers: {n} allocations for {} headers",
+        headers.len()
+    );
 }

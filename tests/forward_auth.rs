@@ -96,13 +96,21 @@ fn nginx(dir: &Path, verigate: SocketAddr, app: SocketAddr) -> Edge {
 }
 
 fn caddy(dir: &Path, verigate: SocketAddr, app: SocketAddr) -> Edge {
+    caddy_for(dir, verigate, app, false)
+}
+
+/// Caddy from the example; for a PortOne V2 page (`v2`) with the change its comment asks for,
+/// `X-Verified-Identity-Verification-Id` in `X-Verified-Imp-Uid`'s place.
+fn caddy_for(dir: &Path, verigate: SocketAddr, app: SocketAddr, v2: bool) -> Edge {
     let listen = free_addr();
     let conf = dir.join("Caddyfile");
-    std::fs::write(
-        &conf,
-        template("Caddyfile.forward-auth", dir, listen, verigate, app),
-    )
-    .unwrap();
+    let mut text = template("Caddyfile.forward-auth", dir, listen, verigate, app);
+    if v2 {
+        let v1 = " X-Verified-Imp-Uid ";
+        assert!(text.contains(v1), "the example copies the V1 id");
+        text = text.replace(v1, " X-Verified-Identity-Verification-Id ");
+    }
+    std::fs::write(&conf, text).unwrap();
     let log = dir.join("caddy.log");
     let mut child = Command::new("caddy")
         .args(["run", "--adapter", "caddyfile", "--config"])
@@ -124,6 +132,14 @@ fn caddy(dir: &Path, verigate: SocketAddr, app: SocketAddr) -> Edge {
 
 /// verigate with the gate, the edge (on loopback) trusted, and `[signing]` with a JWT.
 async fn stack(keys: &Path) -> (Stack, SocketAddr) {
+    stack_of(keys, session_cfg).await
+}
+
+/// As [`stack`], with the configuration `make` builds from the ports and session secrets.
+async fn stack_of(
+    keys: &Path,
+    make: fn(&common::Ports, &[&str]) -> common::Cfg,
+) -> (Stack, SocketAddr) {
     let out = verigate(
         &[
             "keygen",
@@ -138,7 +154,7 @@ async fn stack(keys: &Path) -> (Stack, SocketAddr) {
     let app = Mutex::new(None);
     let s = Stack::with(|p| {
         *app.lock().unwrap() = Some(p.echo);
-        session_cfg(p, &[SECRET_A])
+        make(p, &[SECRET_A])
             .trusted_proxies(&["127.0.0.1"])
             .signing(Signing::ed25519(keys, &["k1"], "k1"))
     })
@@ -206,6 +222,9 @@ async fn the_edge_gates_the_app(edge: &Edge, s: &Stack) {
         .get(format!("{}/adult/x", edge.base))
         .header("cookie", &pair)
         .header("x-verified-verdict", "forged")
+        .header("x-verified-reason", "forged")
+        .header("x-verified-identity-verification-id", "forged")
+        .header("x-verified-certified-at", "1")
         .send()
         .await
         .unwrap();
@@ -215,6 +234,12 @@ async fn the_edge_gates_the_app(edge: &Edge, s: &Stack) {
     assert_eq!(app.header("x-verified-verdict"), Some("allow"));
     assert_eq!(app.header("x-verified-policy"), Some("adult"));
     assert_eq!(app.header("x-verified-age"), Some("30"));
+    // A client's own copy of a header verigate did not send this time never reaches the app.
+    assert!(app.header("x-verified-imp-uid").is_some());
+    assert_eq!(app.header("x-verified-reason"), None);
+    assert_eq!(app.header("x-verified-identity-verification-id"), None);
+    let at = app.header("x-verified-certified-at").expect("certified-at");
+    assert_ne!(at, "1");
     let jwt = app
         .header("x-verified-assertion")
         .expect("the JWT assertion");
@@ -275,4 +300,37 @@ async fn caddy_forward_auth_gates_the_app() {
     let (s, app) = stack(keys.path()).await;
     let edge = caddy(&s.dir(), s.gateway_addr, app);
     the_edge_gates_the_app(&edge, &s).await;
+}
+
+#[tokio::test]
+async fn a_v2_session_reaches_the_app_with_its_id_through_nginx_and_caddy() {
+    let keys = tempfile::tempdir().unwrap();
+    let (s, app) = stack_of(keys.path(), v2_session_cfg).await;
+    let (pair, id) = login_v2(&s, &birthday_years_ago(30, 0), "/adult/x").await;
+    let dir = s.dir();
+    let nginx_dir = dir.join("nginx");
+    let caddy_dir = dir.join("caddy");
+    std::fs::create_dir_all(&nginx_dir).unwrap();
+    std::fs::create_dir_all(&caddy_dir).unwrap();
+    for edge in [
+        nginx(&nginx_dir, s.gateway_addr, app),
+        caddy_for(&caddy_dir, s.gateway_addr, app, true),
+    ] {
+        let resp = browser()
+            .get(format!("{}/adult/x", edge.base))
+            .header("cookie", &pair)
+            .header("x-verified-imp-uid", "imp_forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", edge.base);
+        let seen = s.last();
+        assert_eq!(seen.header("x-verified-verdict"), Some("allow"));
+        assert_eq!(
+            seen.header("x-verified-identity-verification-id"),
+            Some(id.as_str())
+        );
+        assert_eq!(seen.header("x-verified-imp-uid"), None, "{}", edge.base);
+        assert!(seen.header("x-verified-assertion").is_some());
+    }
 }

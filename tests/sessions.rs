@@ -496,3 +496,54 @@ async fn api_trouble_at_the_callback_is_a_503_korean_page_and_no_session() {
     assert!(html.contains("verification_unavailable"), "{html}");
     assert!(s.app_saw().is_empty());
 }
+
+/// The claims of a JWT assertion (its middle part).
+fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_v2_session_names_the_identity_verification_id_on_gates_and_forward_auth() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("k1.pem");
+    let out = common::verigate(
+        &["keygen", "--alg", "ed25519", "--out", key.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success());
+    let s = Stack::with(|p| {
+        v2_session_cfg(p, &[SECRET_A]).signing(common::Signing::ed25519(keys.path(), &["k1"], "k1"))
+    })
+    .await;
+    let (pair, id) = login_v2(&s, &adult(), "/adult/x").await;
+    let v2 = "x-verified-identity-verification-id";
+    // The gate forwards the V2 id in the imp-uid place, and the JWT names the provider.
+    let resp = get_with(&s, "/adult/x", &pair).await;
+    assert_eq!(resp.status(), 200);
+    let app = s.last();
+    assert_eq!(app.header(v2), Some(id.as_str()));
+    assert_eq!(app.header("x-verified-imp-uid"), None);
+    let claims = jwt_claims(app.header("x-verified-assertion").expect("a JWT"));
+    assert_eq!(
+        (&claims["provider"], &claims["sub"]),
+        (&"portone".into(), &id.clone().into())
+    );
+    // Forward-auth answers the same headers (the edge copies them to the app).
+    for endpoint in ["auth", "forward-auth"] {
+        let resp = get_with(&s, &format!("/.verigate/{endpoint}?gate=adult-area"), &pair).await;
+        assert_eq!(resp.status(), 200, "{endpoint}");
+        let h = resp.headers();
+        assert_eq!(h["x-verified-verdict"], "allow", "{endpoint}");
+        assert_eq!(h[v2], id.as_str(), "{endpoint}");
+        assert!(h.get("x-verified-imp-uid").is_none(), "{endpoint}: {h:?}");
+        let claims = jwt_claims(h["x-verified-assertion"].to_str().unwrap());
+        assert_eq!(claims["provider"], "portone", "{endpoint}");
+        assert_eq!(claims["sub"], id.as_str(), "{endpoint}");
+    }
+    s.assert_output_is_clean();
+}

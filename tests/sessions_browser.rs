@@ -2,11 +2,13 @@
 //! browser to verigate's page, the sandbox's stand-in SDK verifies a person (popup or redirect
 //! mode), and the browser lands back on the gated page, which the echo app answers with the
 //! identity headers it received. A minor sees the Korean refusal; a cancel shows the retry.
+//! The same round trip runs on PortOne V2 (`sdk = "portone"`, both providers configured), whose
+//! page calls `PortOne.requestIdentityVerification` of the sandbox's `browser-sdk.js`.
 
 mod common;
 
 use common::Stack;
-use common::sessions::{SECRET_A, session_cfg};
+use common::sessions::{SECRET_A, session_cfg, v2_session_cfg};
 use common::webdriver::{Browser, keep_screenshot};
 use serde_json::{Value, json};
 
@@ -16,6 +18,16 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn stack(window: &str) -> Stack {
     Stack::with(|p| {
         let mut cfg = session_cfg(p, &[SECRET_A]);
+        cfg.session.as_mut().unwrap().page.window = Some(window.to_owned());
+        cfg
+    })
+    .await
+}
+
+/// Both providers configured, the page on PortOne V2.
+async fn stack_v2(window: &str) -> Stack {
+    Stack::with(|p| {
+        let mut cfg = v2_session_cfg(p, &[SECRET_A]);
         cfg.session.as_mut().unwrap().page.window = Some(window.to_owned());
         cfg
     })
@@ -174,4 +186,45 @@ async fn a_cancel_shows_the_failure_and_the_retry_starts_over() {
     .await;
     assert!(first.contains("rd=%2Fadult%2Fvideos%3Fpage%3D2"), "{first}");
     assert!(gated_seen(&s).is_empty());
+}
+
+/// The V2 id reached the app in the imp-uid place, and it is the id the stand-in verified.
+fn assert_v2_id(echo: &Value, s: &Stack) {
+    let app = gated_seen(s).pop().expect("the app saw the gated page");
+    let id = app
+        .header("x-verified-identity-verification-id")
+        .expect("the V2 id header");
+    assert!(
+        id.starts_with("vg") && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{id}"
+    );
+    assert_eq!(app.header("x-verified-imp-uid"), None);
+    assert!(echo.to_string().contains(id), "the echo shows it: {echo}");
+}
+
+#[tokio::test]
+async fn v2_popup_mode_an_adult_lands_on_the_gated_page_with_the_identity_headers() {
+    let _one = ONE_BROWSER.lock().await;
+    let s = stack_v2("popup").await;
+    let b = Browser::start().await;
+    let main = start(&b, &s).await;
+    keep_screenshot("verify-page-v2.png", &b.screenshot().await);
+    b.switch_to_new_window(&main).await;
+    verify_as(&b, "홍길동", "1990-01-01").await;
+    b.switch_to(&main).await;
+    let echo = landed(&b, &s).await;
+    assert_identity(&echo, &s);
+    assert_v2_id(&echo, &s);
+}
+
+#[tokio::test]
+async fn v2_redirect_mode_an_adult_lands_on_the_gated_page_with_the_identity_headers() {
+    let _one = ONE_BROWSER.lock().await;
+    let s = stack_v2("redirect").await;
+    let b = Browser::start().await;
+    start(&b, &s).await;
+    verify_as(&b, "성춘향", "1990-03-01").await;
+    let echo = landed(&b, &s).await;
+    assert_identity(&echo, &s);
+    assert_v2_id(&echo, &s);
 }

@@ -111,10 +111,7 @@ impl Fields {
 
 /// The provider the API calls go to for a page's SDK.
 pub(super) fn provider_name(p: Provider) -> ProviderName {
-    match p {
-        Provider::IamportV1 => ProviderName::Iamport,
-        Provider::PortOneV2 => ProviderName::Portone,
-    }
+    p.name()
 }
 
 /// Answers the callback; `Ok(true)`: the request is finished.

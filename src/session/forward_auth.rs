@@ -26,7 +26,7 @@ use super::redirect::{local_target, verify_location};
 use super::refusal::Refusal;
 use super::{Session, is_navigation};
 use crate::error::{GatewayError, prefers_html};
-use crate::headers::{HeaderList, HeaderNames, annotate};
+use crate::headers::{HeaderList, HeaderNames, annotate_for};
 use crate::policy::{Judgement, Policy, Verdict};
 
 /// `/.verigate/auth`.
@@ -164,7 +164,7 @@ pub fn answer<'p>(
         match judgement.verdict {
             Verdict::Allow => {
                 let a = super::gate::annotation(session, policy, judgement);
-                out.headers = annotate(settings.names, &a);
+                out.headers = annotate_for(settings.names, session.provider.name(), &a);
                 return out;
             }
             Verdict::Deny(_) => {

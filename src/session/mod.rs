@@ -62,5 +62,16 @@ pub enum Provider {
     PortOneV2,
 }
 
+impl Provider {
+    /// The provider's config name, which picks the id header (`imp-uid` or
+    /// `identity-verification-id`), the JWT `provider` claim and the API calls.
+    pub fn name(self) -> crate::provider::ProviderName {
+        match self {
+            Provider::IamportV1 => crate::provider::ProviderName::Iamport,
+            Provider::PortOneV2 => crate::provider::ProviderName::Portone,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -232,7 +232,15 @@ pub struct Session {
 /// `[session.page]`.
 #[derive(Clone, Debug, Serialize)]
 pub struct SessionPage {
+    /// `None`: the only configured provider (required when both are).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdk: Option<String>,
+    /// The i'mport page's merchant code; empty (left out) on a PortOne page.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub imp_code: String,
+    /// The PortOne page's `storeId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
     pub sdk_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<String>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use verigate::identity::Identity;
 use verigate::imp_uid::ImpUid;
-use verigate::sandbox::SandboxRecord;
+use verigate::sandbox::{SandboxIdentityVerification, SandboxRecord};
 use verigate::seal::{Sealer, decode_secret};
 use verigate::session::{CookieSettings, Provider, SameSite, Session, SessionCookies};
 
@@ -31,7 +31,9 @@ pub fn session_cfg(p: &Ports, secrets: &[&str]) -> Cfg {
         secure: None,
         ttl_secs: None,
         page: SessionPage {
+            sdk: None,
             imp_code: "imp12345678".to_owned(),
+            store_id: None,
             sdk_url: format!("http://{}/__sandbox/sdk/iamport.js", p.sandbox),
             window: None,
         },
@@ -41,6 +43,24 @@ pub fn session_cfg(p: &Ports, secrets: &[&str]) -> Cfg {
         prefix: "/adult".to_owned(),
         policy: "adult".to_owned(),
     });
+    cfg
+}
+
+/// The PortOne page's `storeId` in the tests.
+pub const STORE_ID: &str = "store-4d3c2b1a-0000-4000-8000-000000000000";
+
+/// As [`session_cfg`] with both providers configured ([`Cfg::both_providers`]) and the page on
+/// PortOne V2 (`sdk = "portone"`, the sandbox's `browser-sdk.js`, [`STORE_ID`]).
+pub fn v2_session_cfg(p: &Ports, secrets: &[&str]) -> Cfg {
+    let mut cfg = session_cfg(p, secrets);
+    let both = Cfg::both_providers(p);
+    cfg.portone = both.portone;
+    cfg.routes = both.routes;
+    let page = &mut cfg.session.as_mut().expect("a session").page;
+    page.sdk = Some("portone".to_owned());
+    page.imp_code = String::new();
+    page.store_id = Some(STORE_ID.to_owned());
+    page.sdk_url = format!("http://{}/__sandbox/sdk/browser-sdk.js", p.sandbox);
     cfg
 }
 
@@ -79,6 +99,48 @@ pub fn minted_id(html: &str) -> String {
         .expect("the page names its merchant_uid")
         + 16;
     html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// The `identityVerificationId` a PortOne page minted for this visit.
+pub fn minted_v2_id(html: &str) -> String {
+    let key = "\"identityVerificationId\":\"";
+    let at = html
+        .find(key)
+        .expect("the page names its identityVerificationId")
+        + key.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Walks the PortOne V2 round trip on a [`v2_session_cfg`] gateway for a person born on
+/// `birthday`, returning to `rd`: the session cookie pair and the identityVerificationId.
+pub async fn login_v2(stack: &Stack, birthday: &str, rd: &str) -> (String, String) {
+    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    let resp = client()
+        .get(format!("{}/.verigate/verify?rd={rd}", stack.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let state = cookie_pair(&set_cookies(&resp), STATE_COOKIE).expect("a state cookie");
+    let id = minted_v2_id(&resp.text().await.unwrap());
+    stack.insert_v2(SandboxIdentityVerification {
+        id: Some(id.clone()),
+        store_id: Some(STORE_ID.to_owned()),
+        ..SandboxIdentityVerification::person("홍길동", birthday)
+    });
+    let resp = client()
+        .post(format!("{}/.verigate/callback", stack.base))
+        .header("accept", "text/html")
+        .header("cookie", &state)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("identityVerificationId={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{:?}", resp.headers());
+    let session = cookie_pair(&set_cookies(&resp), COOKIE).expect("a session cookie");
+    (session, id)
 }
 
 /// One page visit: the state cookie pair and the minted `merchant_uid`.

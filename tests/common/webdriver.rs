@@ -231,10 +231,39 @@ impl Drop for Browser {
                 "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
             let _ = s.write_all(req.as_bytes());
-            let _ = s.read_to_end(&mut Vec::new());
+            read_response(&mut s);
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// Reads one HTTP response: its head, then `Content-Length` bytes of body. chromedriver says
+/// `Connection: close` and then keeps the connection open, so reading to the end would wait
+/// for the socket's read timeout; once Chromium has quit the answer is complete.
+fn read_response(s: &mut TcpStream) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let complete = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .is_some_and(|end| {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                buf.len() >= end + 4 + len
+            });
+        if complete {
+            return;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
     }
 }
 

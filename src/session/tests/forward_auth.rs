@@ -144,6 +144,48 @@ fn auth_answers_200_403_or_401_with_the_redirect_header() {
 }
 
 #[test]
+fn a_v2_session_answers_the_identity_verification_id_in_the_imp_uid_place() {
+    let mut v2 = session(date(1990, 1, 1), NOW - 60);
+    v2.provider = crate::session::Provider::PortOneV2;
+    let v1 = session(date(1990, 1, 1), NOW - 60);
+    for endpoint in [Endpoint::Auth, Endpoint::ForwardAuth] {
+        let row = |session| Case {
+            endpoint,
+            query: "gate=adult-area",
+            headers: nginx(HTML),
+            trusted: true,
+            session,
+            public_url: None,
+        };
+        let names = |a: &AuthAnswer| -> Vec<String> {
+            a.headers
+                .iter()
+                .map(|(k, _)| k.as_str().to_owned())
+                .collect()
+        };
+        let (old, new) = (run(&row(Some(&v1))), run(&row(Some(&v2))));
+        assert_eq!((old.status, new.status), (200, 200));
+        let id = "imp_045262694732";
+        assert_eq!(header(&old, "x-verified-imp-uid"), Some(id));
+        assert_eq!(header(&old, "x-verified-identity-verification-id"), None);
+        assert_eq!(
+            header(&new, "x-verified-identity-verification-id"),
+            Some(id)
+        );
+        assert_eq!(header(&new, "x-verified-imp-uid"), None);
+        // The same place in the list: only the id header's name differs.
+        let swapped: Vec<String> = names(&old)
+            .into_iter()
+            .map(|n| match n.as_str() {
+                "x-verified-imp-uid" => "x-verified-identity-verification-id".to_owned(),
+                _ => n,
+            })
+            .collect();
+        assert_eq!(names(&new), swapped);
+    }
+}
+
+#[test]
 fn forward_auth_redirects_a_browser_navigation_with_an_absolute_location() {
     let adult = session(date(1990, 1, 1), NOW - 60);
     let minor = session(date(2010, 1, 1), NOW - 60);
