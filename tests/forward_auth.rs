@@ -225,11 +225,22 @@ async fn the_edge_gates_the_app(edge: &Edge, s: &Stack) {
         .header("x-verified-reason", "forged")
         .header("x-verified-identity-verification-id", "forged")
         .header("x-verified-certified-at", "1")
+        // PHP and CGI read `_` as `-`: these spellings must not reach the app either.
+        .header("x_verified_name", "forged")
+        .header("X-Verified_Reason", "forged")
+        .header("x_verified-birth", "forged")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     let app = s.last();
+    let underscored: Vec<&str> = app
+        .headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| name.contains('_'))
+        .collect();
+    assert!(underscored.is_empty(), "{underscored:?} reached the app");
     assert_eq!(app.path, "/adult/x");
     assert_eq!(app.header("x-verified-verdict"), Some("allow"));
     assert_eq!(app.header("x-verified-policy"), Some("adult"));
