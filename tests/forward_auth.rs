@@ -266,10 +266,23 @@ async fn the_edge_gates_the_app(edge: &Edge, s: &Stack) {
         .unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(s.app_saw().len(), seen);
-    // Outside the gate the edge passes the request on untouched.
-    let resp = c.get(format!("{}/free", edge.base)).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(s.last().path, "/free");
+    // The gate's other spellings are gated at the edge too (the prefix itself, doubled slashes,
+    // an encoded letter); a longer word and other paths pass on untouched.
+    for target in ["/adult", "//adult/x", "/%61dult/x"] {
+        let resp = c
+            .get(format!("{}{target}", edge.base))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302, "{target} through {}", edge.base);
+        assert_eq!(s.app_saw().len(), seen, "{target} reached the app");
+    }
+    for target in ["/free", "/adultery"] {
+        let resp = c.get(format!("{}{target}", edge.base)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{target}");
+        assert_eq!(s.last().path, target);
+    }
 }
 
 #[tokio::test]
