@@ -222,7 +222,10 @@ pub fn is_plain_to_another_host(url: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => authority.split(':').next().unwrap_or(""),
     };
-    !(host == "localhost" || host == "::1" || host.starts_with("127."))
+    let loopback = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback());
+    !(loopback || host.eq_ignore_ascii_case("localhost"))
 }
 
 /// Why `[store]` cannot be used. Never holds the password or the secret.

@@ -62,6 +62,13 @@ fn only_plain_urls_to_other_hosts_count_as_in_clear() {
         ("redis://127.0.0.1:6379/0", false),
         ("redis://u:p@localhost", false),
         ("redis://[::1]:6379", false),
+        ("redis://127.8.9.10:6379", false),
+        ("redis://[::ffff:127.0.0.1]:6379", false),
+        ("redis://LocalHost/0", false),
+        // A name is not an address: this one can be anywhere.
+        ("redis://127.cache.example.com:6379", true),
+        ("redis://u:p@127.0.0.1.example.net/0", true),
+        ("redis://[::2]:6379", true),
         ("rediss://cache.internal:6380", false),
     ] {
         assert_eq!(is_plain_to_another_host(url), clear, "{url}");
