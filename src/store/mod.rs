@@ -132,7 +132,10 @@ pub enum StoreError {
     Timeout,
     #[error("the store rejected verigate's credentials (wrong user or password in store.url)")]
     AuthRejected,
-    #[error("the store refused a command verigate needs (its ACL lacks GET, SET or PING)")]
+    #[error(
+        "the store refused a command verigate needs (its ACL must allow {})",
+        ACL_COMMANDS
+    )]
     Denied,
     #[error(
         "the TLS handshake with the store failed (rediss:// against a plain port, or the reverse, or an untrusted certificate)"
@@ -166,12 +169,30 @@ impl StoreError {
         }
     }
 
+    /// Whether the store cannot be reached or talked to (no connection, no answer in time, a
+    /// failed handshake, rejected credentials): what counts against its circuit breaker. An
+    /// error the store answered (a refused command, `OOM`, `READONLY`) is not: the store is
+    /// there, and single use must not close because a cache command was refused.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable
+                | StoreError::Timeout
+                | StoreError::Tls
+                | StoreError::AuthRejected
+        )
+    }
+
     /// Whether the command may have run although no answer came: retrying it must be
     /// idempotent.
     pub fn is_ambiguous(&self) -> bool {
         matches!(self, StoreError::Unreachable | StoreError::Timeout)
     }
 }
+
+/// Every command verigate sends the store, as deploy/README.md lists them for its ACL (`DEL`
+/// runs inside the release script; `SELECT` only for a database other than 0).
+pub const ACL_COMMANDS: &str = "GET, SET, PTTL, EXISTS, DEL, EVAL, MULTI, EXEC and PING (and SELECT for a database other than 0)";
 
 /// The longest `key_prefix`.
 pub const MAX_PREFIX_LEN: usize = 64;
