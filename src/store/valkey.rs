@@ -132,6 +132,10 @@ impl ValkeyStore {
         let sealer = Sealer::new(&[&secret[..]]).map_err(StoreSettingsError::Secret)?;
         let purpose = Purpose::new(&format!("verigate store {}v1 res", settings.key_prefix))
             .map_err(StoreSettingsError::Secret)?;
+        // The process's first seal seeds aws-lc's random generator (tens of milliseconds in a
+        // debug build): done here, it does not delay the first write-back, which waiters on
+        // other instances are watching for.
+        let _ = sealer.seal(&purpose, b"");
         Ok(ValkeyStore {
             conn: std::sync::OnceLock::new(),
             client,
