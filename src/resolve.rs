@@ -10,8 +10,10 @@
 //! With a [`SharedCache`] (`[store]`), a local miss asks the store before the API: a verification
 //! another instance resolved is used as is, and kept locally no longer than it has left in the
 //! store. What the API answers is written back with the same lifetimes, off the response path.
-//! Store trouble is a miss (the store logs and counts it): it only costs API calls. Without a
-//! store, behaviour is exactly the moka cache in front of the providers.
+//! Store trouble is a miss (the store logs and counts it), and no claim: it only costs API calls.
+//! Every store call on the way is bounded by the lookup's deadline as well as by `timeout_ms`, so
+//! a slow store never takes the API's share of the budget. Without a store, behaviour is exactly
+//! the moka cache in front of the providers.
 //!
 //! Across the fleet, the first lookups of one id coalesce too, where that is cheap (`flight`):
 //! on a store miss an instance claims the API call (`SharedCache::claim`); the holder asks the
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use moka::Expiry;
 use moka::future::Cache;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 
 use crate::identity::Identity;
 use crate::provider::{Provider, ProviderError, ProviderName, ProviderSet, Record};
@@ -199,14 +201,20 @@ impl Resolver {
             return self.ask(p, id, deadline).await;
         };
         let key = store::CacheKey::new(p.name(), id.clone());
-        // A store error is a miss here, and no claim; the store has logged and counted it.
-        if let Ok(Some(stored)) = shared.get(&key).await {
-            return Ok(self.kept_from_store(stored));
-        }
-        let claim = match shared.claim(&key, p.budget() + LEASE_MARGIN).await {
-            Ok(Some(claim)) => Some(claim),
-            Ok(None) => return self.await_holder(shared, key, p, id, deadline).await,
-            Err(_) => None,
+        // Store calls come out of the request's budget: none runs past its deadline. Store
+        // trouble (logged and counted by the store) sends this caller straight to the API:
+        // claiming too would only wait on the store again.
+        let claim = match timeout_at(deadline, shared.get(&key)).await {
+            Ok(Ok(Some(stored))) => return Ok(self.kept_from_store(stored)),
+            Ok(Ok(None)) => {
+                let lease = p.budget() + LEASE_MARGIN;
+                match timeout_at(deadline, shared.claim(&key, lease)).await {
+                    Ok(Ok(Some(claim))) => Some(claim),
+                    Ok(Ok(None)) => return self.await_holder(shared, key, p, id, deadline).await,
+                    Ok(Err(_)) | Err(_) => None,
+                }
+            }
+            Ok(Err(_)) | Err(_) => None,
         };
         let answer = self.ask(p, id, deadline).await;
         flight::share(shared, key, &answer, claim);

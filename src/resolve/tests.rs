@@ -113,7 +113,7 @@ async fn an_unconfigured_provider_is_trouble_not_an_answer() {
 mod shared {
     use super::*;
     use crate::metrics::Metrics;
-    use crate::store::scratch::ScratchServer;
+    use crate::store::scratch::{Reply, ScratchServer};
     use crate::store::valkey::ValkeyStore;
     use crate::store::{SharedCache, StoreSettings};
 
@@ -153,6 +153,8 @@ mod shared {
         }
     }
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
     fn adult(id: &VerificationId) -> Record {
         let mut i = Identity::empty(id.clone());
         i.certified = true;
@@ -162,6 +164,11 @@ mod shared {
     }
 
     fn store_at(url: &str) -> Arc<ValkeyStore> {
+        counted_store(url, Arc::new(Metrics::new()))
+    }
+
+    /// [`store_at`], counting its calls in `metrics`.
+    fn counted_store(url: &str, metrics: Arc<Metrics>) -> Arc<ValkeyStore> {
         let settings = StoreSettings {
             url: crate::secret::Secret::new(url),
             key_prefix: "verigate:resolve:".into(),
@@ -171,7 +178,7 @@ mod shared {
                 [3u8; 32],
             )),
         };
-        Arc::new(ValkeyStore::new(&settings, Arc::new(Metrics::new())).unwrap())
+        Arc::new(ValkeyStore::new(&settings, metrics).unwrap())
     }
 
     /// One gateway instance: its own provider, local cache and store client.
@@ -182,6 +189,17 @@ mod shared {
     /// [`instance`] with a provider taking `delay` per call, within `budget`.
     fn timed_instance(
         url: &str,
+        record: Record,
+        ttl: Duration,
+        delay: Duration,
+        budget: Duration,
+    ) -> (Resolver, Arc<Scripted>) {
+        instance_on(store_at(url), record, ttl, delay, budget)
+    }
+
+    /// [`timed_instance`] with the store client `store`.
+    fn instance_on(
+        store: Arc<ValkeyStore>,
         record: Record,
         ttl: Duration,
         delay: Duration,
@@ -199,7 +217,7 @@ mod shared {
             negative_ttl: Duration::from_secs(30),
         };
         let set = ProviderSet::new([p.clone() as Arc<dyn Provider>]);
-        let r = Resolver::new(set, &settings).with_shared_cache(store_at(url));
+        let r = Resolver::new(set, &settings).with_shared_cache(store);
         (r, p)
     }
 
@@ -301,12 +319,51 @@ mod shared {
         assert_eq!(pa.calls.load(Ordering::SeqCst), 1);
     }
 
+    #[tokio::test]
+    async fn a_store_that_fails_a_read_sends_the_lookup_to_the_api_without_a_claim() {
+        let server = ScratchServer::start();
+        // This user may not GET: every read fails, while a claim (SET) would be taken.
+        let acl = [
+            "ACL", "SETUSER", "noget", "on", ">pw", "~*", "+@all", "-get",
+        ];
+        assert_eq!(server.raw(&acl), Reply::Status("OK".into()));
+        let url = format!("redis://noget:pw@127.0.0.1:{}/0", server.port());
+        let metrics = Arc::new(Metrics::new());
+        let store = counted_store(&url, metrics.clone());
+        let id = VerificationId::parse("imp_000000000105").unwrap();
+        let (a, pa) = instance_on(store, adult(&id), HOUR, Duration::ZERO, HOUR);
+        let (v, s) = a.resolve(ProviderName::Iamport, &id).await.unwrap();
+        assert!(v.is_positive());
+        assert_eq!(s, CacheStatus::Miss);
+        assert_eq!(pa.calls.load(Ordering::SeqCst), 1);
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert!(
+            text.contains("verigate_store_requests_total{op=\"get\""),
+            "{text}"
+        );
+        assert!(!text.contains("op=\"claim\""), "a claim was made:\n{text}");
+    }
+
+    #[tokio::test]
+    async fn a_frozen_store_takes_no_more_than_the_lookups_budget() {
+        let server = ScratchServer::start();
+        // Each store call may wait 500 ms; the whole lookup has 300.
+        let budget = Duration::from_millis(300);
+        let id = VerificationId::parse("imp_000000000106").unwrap();
+        let (a, _) = timed_instance(&server.url(), adult(&id), HOUR, Duration::ZERO, budget);
+        server.pause();
+        let started = Instant::now();
+        let answer = a.resolve(ProviderName::Iamport, &id).await;
+        let took = started.elapsed();
+        server.resume();
+        assert_eq!(answer.map(|_| ()), Err(ProviderError::Timeout));
+        assert!(took < budget + Duration::from_millis(150), "{took:?}");
+    }
+
     /// The fleet's single flight: of instances looking one id up at once, one asks the API.
     mod flight {
         use super::*;
         use crate::store::Peek;
-
-        const HOUR: Duration = Duration::from_secs(3600);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn thirty_first_lookups_over_three_instances_make_one_api_call() {

@@ -197,6 +197,10 @@ pub const ACL_COMMANDS: &str = "GET, SET, PTTL, EXISTS, DEL, EVAL, MULTI, EXEC a
 /// The longest `key_prefix`.
 pub const MAX_PREFIX_LEN: usize = 64;
 
+/// The longest `timeout_ms`: each store command of a request may wait this long, and a lookup's
+/// store calls come out of its provider's budget.
+pub const MAX_TIMEOUT: Duration = Duration::from_millis(1000);
+
 /// `[store]`: where the shared state lives. The room owns its settings; config builds them.
 #[derive(Clone, PartialEq)]
 pub struct StoreSettings {
@@ -262,6 +266,11 @@ pub enum StoreSettingsError {
     Prefix,
     #[error("store.timeout_ms must be at least 1")]
     Timeout,
+    #[error(
+        "store.timeout_ms must be at most {} ms: every store command of a request waits that long at worst",
+        MAX_TIMEOUT.as_millis()
+    )]
+    TimeoutTooLong,
     #[error("store.secret: {0}")]
     Secret(crate::seal::SealError),
 }
@@ -286,6 +295,9 @@ impl StoreSettings {
         }
         if self.timeout.is_zero() {
             return Err(StoreSettingsError::Timeout);
+        }
+        if self.timeout > MAX_TIMEOUT {
+            return Err(StoreSettingsError::TimeoutTooLong);
         }
         crate::seal::decode_secret(0, self.secret.expose()).map_err(StoreSettingsError::Secret)?;
         Ok(())

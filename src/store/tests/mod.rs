@@ -38,6 +38,8 @@ fn settings_are_checked_before_any_connection() {
     let mut s = settings("redis://h", "v:");
     s.timeout = Duration::ZERO;
     assert_eq!(s.check(), Err(StoreSettingsError::Timeout));
+    s.timeout = MAX_TIMEOUT + Duration::from_millis(1);
+    assert_eq!(s.check(), Err(StoreSettingsError::TimeoutTooLong));
     s.timeout = Duration::from_millis(5);
     s.secret = Secret::new("c2hvcnQ=");
     assert!(matches!(s.check(), Err(StoreSettingsError::Secret(_))));
