@@ -34,10 +34,11 @@ use tokio::time::{Instant, timeout_at};
 use crate::identity::Identity;
 use crate::provider::{Provider, ProviderError, ProviderName, ProviderSet, Record};
 use crate::store::{self, SharedCache};
+use crate::verification_id::VerificationId;
 
 mod flight;
 
-use crate::verification_id::VerificationId;
+use flight::Holding;
 pub use flight::{LEASE_MARGIN, PATIENCE, PEEK_EVERY};
 
 /// `[cache]`, validated.
@@ -216,8 +217,21 @@ impl Resolver {
             }
             Ok(Err(_)) | Err(_) => None,
         };
+        self.ask_sharing(Holding::new(shared, key, claim), p, id, deadline)
+            .await
+    }
+
+    /// Asks the provider, then leaves `holding` to write the answer back and give its claim up.
+    /// Cancelled mid-call, `holding` still gives the claim up.
+    async fn ask_sharing(
+        &self,
+        mut holding: Holding,
+        p: &dyn Provider,
+        id: &VerificationId,
+        deadline: Instant,
+    ) -> Result<Entry, ProviderError> {
         let answer = self.ask(p, id, deadline).await;
-        flight::share(shared, key, &answer, claim);
+        holding.answered(&answer);
         answer
     }
 

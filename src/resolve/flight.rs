@@ -6,13 +6,17 @@
 //! watching beside it: the first answer wins. A slow holder therefore costs a duplicate call,
 //! never the request; an abandoned claim (the holder's call failed: errors are not cached)
 //! sends the waiter to the API at once.
+//!
+//! What a lookup owes the fleet, its answer to write back and its claim to give up, is a guard
+//! ([`Holding`]), so a request cancelled mid-call (its client went away) gives the claim up at
+//! once instead of leaving the others to wait out its lease.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Entry, Resolver};
+use super::{Entry, Resolved, Resolver};
 use crate::provider::{Provider, ProviderError};
 use crate::store::{CacheKey, Claim, Peek, SharedCache, SharedEntry};
 use crate::verification_id::VerificationId;
@@ -60,25 +64,54 @@ async fn watch(shared: &dyn SharedCache, key: &CacheKey, until: Instant) -> Watc
     }
 }
 
-/// Writes `answer` back and then gives `claim` up, off the response path: the answer never waits
-/// for the store. The claim goes only once the answer is stored, so a waiter never sees "no
-/// claim, nothing stored" between.
-pub(super) fn share(
-    shared: &Arc<dyn SharedCache>,
+/// What this instance owes the fleet for one lookup: the API's answer to write back, and the
+/// claim to give up, if it holds one. Dropped, it does both off the response path (the answer
+/// never waits for the store), in that order, so a waiter never sees "no claim, nothing stored"
+/// between. Dropped unanswered (the request was cancelled mid-call), it still gives the claim up
+/// at once rather than leaving it to its lease.
+pub(super) struct Holding {
+    shared: Arc<dyn SharedCache>,
     key: CacheKey,
-    answer: &Result<Entry, ProviderError>,
     claim: Option<Claim>,
-) {
-    let written = answer.as_ref().ok().map(|e| (e.value.clone(), e.ttl));
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        if let Some((value, ttl)) = written {
-            let _ = shared.put(&key, &value, ttl).await;
+    answer: Option<(Resolved, Duration)>,
+}
+
+impl Holding {
+    pub(super) fn new(shared: &Arc<dyn SharedCache>, key: CacheKey, claim: Option<Claim>) -> Self {
+        Holding {
+            shared: shared.clone(),
+            key,
+            claim,
+            answer: None,
         }
-        if let Some(claim) = claim {
-            let _ = shared.release(&key, &claim).await;
+    }
+
+    /// Keeps the API's answer, if it is one, to be written back.
+    pub(super) fn answered(&mut self, answer: &Result<Entry, ProviderError>) {
+        self.answer = answer.as_ref().ok().map(|e| (e.value.clone(), e.ttl));
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let (claim, answer) = (self.claim.take(), self.answer.take());
+        if claim.is_none() && answer.is_none() {
+            return;
         }
-    });
+        // Without a runtime (a process shutting down) nothing can be sent: the lease ends it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (shared, key) = (self.shared.clone(), self.key.clone());
+        runtime.spawn(async move {
+            if let Some((value, ttl)) = answer {
+                let _ = shared.put(&key, &value, ttl).await;
+            }
+            if let Some(claim) = claim {
+                let _ = shared.release(&key, &claim).await;
+            }
+        });
+    }
 }
 
 impl Resolver {
@@ -98,9 +131,8 @@ impl Resolver {
         match watch(&**shared, &key, patience).await {
             Watched::Stored(stored) => return Ok(self.kept_from_store(stored)),
             Watched::Gone => {
-                let answer = self.ask(p, id, deadline).await;
-                share(shared, key, &answer, None);
-                return answer;
+                let holding = Holding::new(shared, key, None);
+                return self.ask_sharing(holding, p, id, deadline).await;
             }
             Watched::Pending => {}
         }
@@ -123,7 +155,7 @@ impl Resolver {
                 },
             }
         };
-        share(shared, key, &answer, None);
+        Holding::new(shared, key, None).answered(&answer);
         answer
     }
 }

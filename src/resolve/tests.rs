@@ -509,6 +509,39 @@ mod shared {
         }
 
         #[tokio::test]
+        async fn a_holder_cancelled_mid_call_gives_its_claim_up_at_once() {
+            let server = ScratchServer::start();
+            let id = VerificationId::parse("imp_000000000207").unwrap();
+            // The API would answer after an hour; the claim is leased longer still.
+            let (a, pa) = timed_instance(&server.url(), adult(&id), HOUR, HOUR, HOUR);
+            let looked_up = id.clone();
+            let holder = tokio::spawn(async move {
+                a.resolve(ProviderName::Iamport, &looked_up).await.map(drop)
+            });
+            asked(&pa, 1).await;
+            let ghost = store_at(&server.url());
+            let held = ghost.peek(&key(&id)).await;
+            assert!(matches!(held, Ok(Peek::Pending)), "{held:?}");
+            // The client went away: the request's future is dropped mid-call.
+            holder.abort();
+            assert!(holder.await.unwrap_err().is_cancelled());
+            let started = std::time::Instant::now();
+            loop {
+                match ghost.peek(&key(&id)).await {
+                    Ok(Peek::Abandoned) => break,
+                    Ok(Peek::Pending) => assert!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "the claim waits out its lease"
+                    ),
+                    other => panic!("{other:?}"),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Another instance may take the call at once.
+            assert!(ghost.claim(&key(&id), HOUR).await.unwrap().is_some());
+        }
+
+        #[tokio::test]
         async fn a_claim_never_answered_costs_a_waiter_its_patience_then_one_call() {
             let server = ScratchServer::start();
             let id = VerificationId::parse("imp_000000000204").unwrap();
