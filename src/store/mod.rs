@@ -102,8 +102,9 @@ pub enum Peek {
 ///
 /// `claim`, `peek` and `release` coalesce the first lookups of one key across the fleet: of
 /// concurrent claimers exactly one gets the claim and asks the API; the others peek until its
-/// answer is stored (or the claim is abandoned, or their patience runs out) and only then ask
-/// the API themselves. It only saves API calls: any error means "ask the API".
+/// answer is stored, and ask the API themselves once the claim is abandoned or their patience
+/// runs out (still peeking beside that call). It only saves API calls: any error means "ask the
+/// API".
 #[async_trait]
 pub trait SharedCache: Send + Sync {
     /// The verification stored under `key`, if any, with the time it has left.
