@@ -3,7 +3,8 @@
 //!
 //! A waiter watches alone for a short patience ([`PATIENCE`], or a quarter of what is left of
 //! its budget if less), then starts its own API call with everything that is left and keeps
-//! watching beside it: the first answer wins. A slow holder therefore costs a duplicate call,
+//! watching beside it: the first answer wins (should its own call fail, the holder's answer is
+//! still taken if it comes within the budget). A slow holder therefore costs a duplicate call,
 //! never the request; an abandoned claim (the holder's call failed: errors are not cached)
 //! sends the waiter to the API at once.
 //!
@@ -155,7 +156,9 @@ impl Resolver {
                 },
             }
         };
-        Holding::new(shared, key, None).answered(&answer);
+        // Written back once `owed` drops, off the response path.
+        let mut owed = Holding::new(shared, key, None);
+        owed.answered(&answer);
         answer
     }
 }
