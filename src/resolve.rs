@@ -10,27 +10,36 @@
 //! With a [`SharedCache`] (`[store]`), a local miss asks the store before the API: a verification
 //! another instance resolved is used as is, and kept locally no longer than it has left in the
 //! store. What the API answers is written back with the same lifetimes, off the response path.
-//! Store trouble is a miss (the store logs and counts it): it only costs API calls. Without a
-//! store, behaviour is exactly the moka cache in front of the providers.
+//! Store trouble is a miss (the store logs and counts it), and no claim: it only costs API calls.
+//! Every store call on the way is bounded by the lookup's deadline as well as by `timeout_ms`, so
+//! a slow store never takes the API's share of the budget. Without a store, behaviour is exactly
+//! the moka cache in front of the providers.
 //!
-//! Across the fleet, the first lookups of one id coalesce too, where that is cheap: on a store
-//! miss an instance claims the API call (`SharedCache::claim`); the holder asks the API and
-//! writes back, the others peek at the store every [`PEEK_EVERY`] until the answer is there.
-//! A waiter gives up after half of what is left of its budget, or at once when the claim is
-//! abandoned (errors are not cached), and asks the API itself: a duplicate call, never a
-//! failed request. Each instance still makes at most one call per id at a time.
+//! Across the fleet, the first lookups of one id coalesce too, where that is cheap (`flight`):
+//! on a store miss an instance claims the API call (`SharedCache::claim`); the holder asks the
+//! API and writes back, the others watch the store for its answer. A waiter watches alone for a
+//! short patience ([`PATIENCE`]), then asks the API itself with all of its remaining budget while
+//! it keeps watching, and takes whichever answer comes first; an abandoned claim (errors are not
+//! cached) sends it to the API at once. A slow or dead holder costs the patience and a duplicate
+//! call, never the answer: the waiter's own call has all that is left of its budget. Each
+//! instance still makes at most one call per id at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::Expiry;
 use moka::future::Cache;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 
 use crate::identity::Identity;
 use crate::provider::{Provider, ProviderError, ProviderName, ProviderSet, Record};
-use crate::store::{self, Peek, SharedCache};
+use crate::store::{self, SharedCache};
 use crate::verification_id::VerificationId;
+
+mod flight;
+
+use flight::Holding;
+pub use flight::{LEASE_MARGIN, PATIENCE, PEEK_EVERY};
 
 /// `[cache]`, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,14 +68,6 @@ impl Resolved {
         matches!(self, Resolved::Found(id) if id.certified)
     }
 }
-
-/// How often a caller waiting on another instance's claim looks for its answer (plus a jitter of
-/// up to as much again).
-pub const PEEK_EVERY: Duration = Duration::from_millis(10);
-
-/// How much longer than the provider's budget a claim is leased: a holder that dies holds the
-/// claim no longer than that.
-pub const LEASE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Whether an answer came from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +191,7 @@ impl Resolver {
 
     /// A local miss: the shared cache, then the provider (writing its answer back). With a
     /// store, the fleet's claim decides who asks the API: the holder asks, the others wait for
-    /// its answer (within half of what is left of the budget) and only then ask themselves.
+    /// its answer and, if it is slow, ask as well (`flight`).
     async fn fill(
         &self,
         p: &dyn Provider,
@@ -201,31 +202,36 @@ impl Resolver {
             return self.ask(p, id, deadline).await;
         };
         let key = store::CacheKey::new(p.name(), id.clone());
-        // A store error is a miss here, and no claim; the store has logged and counted it.
-        if let Ok(Some(stored)) = shared.get(&key).await {
-            return Ok(self.kept_from_store(stored));
-        }
-        let claim = match shared.claim(&key, p.budget() + LEASE_MARGIN).await {
-            Ok(Some(claim)) => Some(claim),
-            Ok(None) => match wait_for_holder(&**shared, &key, deadline).await {
-                Some(stored) => return Ok(self.kept_from_store(stored)),
-                None => None,
-            },
-            Err(_) => None,
+        // Store calls come out of the request's budget: none runs past its deadline. Store
+        // trouble (logged and counted by the store) sends this caller straight to the API:
+        // claiming too would only wait on the store again.
+        let claim = match timeout_at(deadline, shared.get(&key)).await {
+            Ok(Ok(Some(stored))) => return Ok(self.kept_from_store(stored)),
+            Ok(Ok(None)) => {
+                let lease = p.budget() + LEASE_MARGIN;
+                match timeout_at(deadline, shared.claim(&key, lease)).await {
+                    Ok(Ok(Some(claim))) => Some(claim),
+                    Ok(Ok(None)) => return self.await_holder(shared, key, p, id, deadline).await,
+                    Ok(Err(_)) | Err(_) => None,
+                }
+            }
+            Ok(Err(_)) | Err(_) => None,
         };
+        self.ask_sharing(Holding::new(shared, key, claim), p, id, deadline)
+            .await
+    }
+
+    /// Asks the provider, then leaves `holding` to write the answer back and give its claim up.
+    /// Cancelled mid-call, `holding` still gives the claim up.
+    async fn ask_sharing(
+        &self,
+        mut holding: Holding,
+        p: &dyn Provider,
+        id: &VerificationId,
+        deadline: Instant,
+    ) -> Result<Entry, ProviderError> {
         let answer = self.ask(p, id, deadline).await;
-        let written = answer.as_ref().ok().map(|e| (e.value.clone(), e.ttl));
-        let shared = shared.clone();
-        // Off the response path: the answer never waits for the store. The claim goes only
-        // once the answer is stored, so a waiter never sees "no claim, nothing stored" between.
-        tokio::spawn(async move {
-            if let Some((value, ttl)) = written {
-                let _ = shared.put(&key, &value, ttl).await;
-            }
-            if let Some(claim) = claim {
-                let _ = shared.release(&key, &claim).await;
-            }
-        });
+        holding.answered(&answer);
         answer
     }
 
@@ -254,32 +260,6 @@ impl Resolver {
             ttl: self.lifetime(&stored.value).min(stored.ttl),
             value: stored.value,
             from_api: false,
-        }
-    }
-}
-
-/// Waits for another instance's answer to be stored: until it is, until its claim is abandoned
-/// (its API call failed) or the store fails, or for half of what is left of the budget, so that
-/// a call of this instance's own still fits. `None`: ask the API.
-async fn wait_for_holder(
-    shared: &dyn SharedCache,
-    key: &store::CacheKey,
-    deadline: Instant,
-) -> Option<store::SharedEntry> {
-    let now = Instant::now();
-    let patience = now + deadline.saturating_duration_since(now) / 2;
-    let every = u64::try_from(PEEK_EVERY.as_micros()).unwrap_or(u64::MAX);
-    loop {
-        // Jittered, so waiters on several instances do not peek in step.
-        let jitter = Duration::from_micros(rand::random_range(0..=every));
-        tokio::time::sleep(PEEK_EVERY + jitter).await;
-        if Instant::now() >= patience {
-            return None;
-        }
-        match shared.peek(key).await {
-            Ok(Peek::Stored(entry)) => return Some(entry),
-            Ok(Peek::Pending) => {}
-            Ok(Peek::Abandoned) | Err(_) => return None,
         }
     }
 }

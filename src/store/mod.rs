@@ -102,8 +102,9 @@ pub enum Peek {
 ///
 /// `claim`, `peek` and `release` coalesce the first lookups of one key across the fleet: of
 /// concurrent claimers exactly one gets the claim and asks the API; the others peek until its
-/// answer is stored (or the claim is abandoned, or their patience runs out) and only then ask
-/// the API themselves. It only saves API calls: any error means "ask the API".
+/// answer is stored, and ask the API themselves once the claim is abandoned or their patience
+/// runs out (still peeking beside that call). It only saves API calls: any error means "ask the
+/// API".
 #[async_trait]
 pub trait SharedCache: Send + Sync {
     /// The verification stored under `key`, if any, with the time it has left.
@@ -132,7 +133,10 @@ pub enum StoreError {
     Timeout,
     #[error("the store rejected verigate's credentials (wrong user or password in store.url)")]
     AuthRejected,
-    #[error("the store refused a command verigate needs (its ACL lacks GET, SET or PING)")]
+    #[error(
+        "the store refused a command verigate needs (its ACL must allow {})",
+        ACL_COMMANDS
+    )]
     Denied,
     #[error(
         "the TLS handshake with the store failed (rediss:// against a plain port, or the reverse, or an untrusted certificate)"
@@ -166,6 +170,20 @@ impl StoreError {
         }
     }
 
+    /// Whether the store cannot be reached or talked to (no connection, no answer in time, a
+    /// failed handshake, rejected credentials): what counts against its circuit breaker. An
+    /// error the store answered (a refused command, `OOM`, `READONLY`) is not: the store is
+    /// there, and single use must not close because a cache command was refused.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable
+                | StoreError::Timeout
+                | StoreError::Tls
+                | StoreError::AuthRejected
+        )
+    }
+
     /// Whether the command may have run although no answer came: retrying it must be
     /// idempotent.
     pub fn is_ambiguous(&self) -> bool {
@@ -173,8 +191,16 @@ impl StoreError {
     }
 }
 
+/// Every command verigate sends the store, as deploy/README.md lists them for its ACL (`DEL`
+/// runs inside the release script; `SELECT` only for a database other than 0).
+pub const ACL_COMMANDS: &str = "GET, SET, PTTL, EXISTS, DEL, EVAL, MULTI, EXEC and PING (and SELECT for a database other than 0)";
+
 /// The longest `key_prefix`.
 pub const MAX_PREFIX_LEN: usize = 64;
+
+/// The longest `timeout_ms`: each store command of a request may wait this long, and a lookup's
+/// store calls come out of its provider's budget.
+pub const MAX_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// `[store]`: where the shared state lives. The room owns its settings; config builds them.
 #[derive(Clone, PartialEq)]
@@ -222,7 +248,10 @@ pub fn is_plain_to_another_host(url: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => authority.split(':').next().unwrap_or(""),
     };
-    !(host == "localhost" || host == "::1" || host.starts_with("127."))
+    let loopback = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback());
+    !(loopback || host.eq_ignore_ascii_case("localhost"))
 }
 
 /// Why `[store]` cannot be used. Never holds the password or the secret.
@@ -238,6 +267,11 @@ pub enum StoreSettingsError {
     Prefix,
     #[error("store.timeout_ms must be at least 1")]
     Timeout,
+    #[error(
+        "store.timeout_ms must be at most {} ms: every store command of a request waits that long at worst",
+        MAX_TIMEOUT.as_millis()
+    )]
+    TimeoutTooLong,
     #[error("store.secret: {0}")]
     Secret(crate::seal::SealError),
 }
@@ -262,6 +296,9 @@ impl StoreSettings {
         }
         if self.timeout.is_zero() {
             return Err(StoreSettingsError::Timeout);
+        }
+        if self.timeout > MAX_TIMEOUT {
+            return Err(StoreSettingsError::TimeoutTooLong);
         }
         crate::seal::decode_secret(0, self.secret.expose()).map_err(StoreSettingsError::Secret)?;
         Ok(())

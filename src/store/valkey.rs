@@ -6,8 +6,10 @@
 //! connect gives up after [`CONNECT_TIMEOUT`] (or `timeout_ms` if longer), and a failed
 //! reconnect is not retried in the background (the next command connects afresh). On top of
 //! that every command is wrapped in `tokio::time::timeout(timeout_ms)`, and a circuit breaker
-//! ([`crate::provider::breaker`]) stops sending while the store keeps failing, so a dead store
-//! costs a cache lookup nothing and a single-use check an immediate 503.
+//! ([`crate::provider::breaker`]) stops sending while the store cannot be reached (refused,
+//! timed out, TLS or credentials rejected), so a dead store costs a cache lookup nothing and a
+//! single-use check an immediate 503. An error the store answers (a refused command, `OOM`)
+//! fails only its own call: it does not open the breaker.
 //!
 //! Keys are `<key_prefix>v1:{<provider>:<id>}:<kind>`; the braces are a Cluster hash tag, so one
 //! id's keys share a slot, and ids are `[A-Za-z0-9_-]`, so they cannot inject braces.
@@ -130,6 +132,10 @@ impl ValkeyStore {
         let sealer = Sealer::new(&[&secret[..]]).map_err(StoreSettingsError::Secret)?;
         let purpose = Purpose::new(&format!("verigate store {}v1 res", settings.key_prefix))
             .map_err(StoreSettingsError::Secret)?;
+        // The process's first seal seeds aws-lc's random generator (tens of milliseconds in a
+        // debug build): done here, it does not delay the first write-back, which waiters on
+        // other instances are watching for.
+        let _ = sealer.seal(&purpose, b"");
         Ok(ValkeyStore {
             conn: std::sync::OnceLock::new(),
             client,
@@ -196,14 +202,16 @@ impl ValkeyStore {
             Err(_) => Err(StoreError::Timeout),
         };
         timer.observe_duration();
+        // A reply, even an error (NOPERM, OOM, READONLY), shows the store reachable: only a
+        // store that cannot be reached or talked to opens the breaker single use relies on.
         let transition = match &result {
-            Ok(_) => permit.success(),
-            Err(e) => {
+            Err(e) if e.is_outage() => {
                 if let Ok(mut last) = self.last_failure.lock() {
                     *last = Some(e.clone());
                 }
                 permit.failure()
             }
+            _ => permit.success(),
         };
         match transition {
             Some(Transition::Opened { period, .. }) => tracing::warn!(

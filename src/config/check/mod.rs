@@ -84,7 +84,14 @@ impl Checker<'_> {
         let store_id = portone.as_ref().and_then(|p| p.store_id.as_deref());
         let session = raw.session.map(|s| self.session(s, &configured, store_id));
         let gates = self.gates(raw.gates, session.is_some(), &policies, &routes);
-        let store = raw.store.map(|s| self.store(s));
+        let budgets: Vec<(&str, Duration)> = [
+            iamport.as_ref().map(|i| ("iamport", i.timeout)),
+            portone.as_ref().map(|p| ("portone", p.timeout)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let store = raw.store.map(|s| self.store(s, &budgets));
         Config {
             server,
             upstream,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Checker;
 use crate::config::raw::{RawStore, S};
 use crate::secret::Secret;
-use crate::store::{StoreSettings, StoreSettingsError};
+use crate::store::{MAX_TIMEOUT, StoreSettings, StoreSettingsError};
 
 /// Stand-ins for a value already blamed, so the next check finds the next problem.
 const GOOD_URL: &str = "redis://127.0.0.1:6379/0";
@@ -15,7 +15,13 @@ const GOOD_PREFIX: &str = "verigate:";
 const GOOD_SECRET: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 impl Checker<'_> {
-    pub(super) fn store(&mut self, raw: S<RawStore>) -> StoreSettings {
+    /// `[store]`, its `timeout_ms` below each of `budgets` (a provider's table and its
+    /// `timeout_ms`).
+    pub(super) fn store(
+        &mut self,
+        raw: S<RawStore>,
+        budgets: &[(&str, Duration)],
+    ) -> StoreSettings {
         let t = raw.span();
         let r = raw.into_inner();
         let settings = StoreSettings {
@@ -38,7 +44,7 @@ impl Checker<'_> {
                     probe.key_prefix = GOOD_PREFIX.into();
                     r.key_prefix.span()
                 }
-                StoreSettingsError::Timeout => {
+                StoreSettingsError::Timeout | StoreSettingsError::TimeoutTooLong => {
                     probe.timeout = Duration::from_millis(1);
                     r.timeout_ms.span()
                 }
@@ -48,6 +54,22 @@ impl Checker<'_> {
                 }
             };
             self.error(&span, &t, message(&e));
+        }
+        // A lookup asks the store before the API, inside the provider's budget: a store as slow
+        // as the budget would leave the API no time at all.
+        let timeout = settings.timeout;
+        let valid = !timeout.is_zero() && timeout <= MAX_TIMEOUT;
+        for (table, budget) in budgets {
+            if valid && !budget.is_zero() && timeout >= *budget {
+                let message = format!(
+                    "`timeout_ms` in [store] ({} ms) must be below `timeout_ms` in [{table}] \
+                     ({} ms): a lookup asks the store before the API, within the provider's \
+                     budget",
+                    timeout.as_millis(),
+                    budget.as_millis()
+                );
+                self.error(&r.timeout_ms.span(), &t, message);
+            }
         }
         settings
     }

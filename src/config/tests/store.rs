@@ -83,6 +83,46 @@ fn each_bad_value_is_located_on_its_key_and_never_echoed() {
 }
 
 #[test]
+fn the_store_timeout_is_capped_and_kept_below_every_providers_budget() {
+    let (line, column, message) = one_error(&format!("{STORE}timeout_ms = 1001\n{MINIMAL}"));
+    assert_eq!((line, column), (4, 14));
+    assert!(
+        message.contains("store.timeout_ms must be at most 1000 ms"),
+        "{message}"
+    );
+    assert_eq!(
+        ok(&format!("{STORE}timeout_ms = 1000\n{MINIMAL}"))
+            .store
+            .unwrap()
+            .timeout,
+        Duration::from_millis(1000)
+    );
+    // Every configured provider's budget bounds it, each named.
+    let text = format!(
+        "[iamport]\ntimeout_ms = 800\n[portone]\nstore_id = \"store-1\"\ntimeout_ms = 500\n\
+         {STORE}timeout_ms = 800\n{MINIMAL}"
+    );
+    // (The route must name a provider too; that error is not this test's.)
+    let all: Vec<_> = located(&text)
+        .into_iter()
+        .filter(|e| e.2.contains("[store]"))
+        .collect();
+    assert_eq!(
+        all.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(),
+        [(9, 14), (9, 14)],
+        "{all:#?}"
+    );
+    assert_eq!(
+        all[0].2,
+        "`timeout_ms` in [store] (800 ms) must be below `timeout_ms` in [iamport] (800 ms): a \
+         lookup asks the store before the API, within the provider's budget"
+    );
+    assert!(all[1].2.contains("in [portone] (500 ms)"), "{}", all[1].2);
+    let fine = format!("[iamport]\ntimeout_ms = 800\n{STORE}timeout_ms = 799\n{MINIMAL}");
+    assert_eq!(ok(&fine).store.unwrap().timeout, Duration::from_millis(799));
+}
+
+#[test]
 fn check_prints_the_store_without_its_password_or_says_state_is_per_process() {
     let c = ok(&format!("{STORE}{MINIMAL}"));
     let d = c.describe();

@@ -12,7 +12,7 @@ use crate::store::conformance;
 use crate::store::scratch::{Reply, ScratchOptions, ScratchServer};
 use crate::store::valkey::ValkeyStore;
 use crate::store::value::tests::person;
-use crate::store::{CacheKey, SharedCache, StoreError, UseKey, UsedSet};
+use crate::store::{CacheKey, Peek, SharedCache, StoreError, UseKey, UsedSet};
 
 const PREFIX: &str = "verigate:test:";
 
@@ -79,21 +79,94 @@ async fn valkey_passes_the_used_set_suite() {
     conformance::used_set(store(&server)).await;
 }
 
+/// Flips the last character of what `server` holds for `k`'s `res`, keeping its lifetime.
+fn tamper(server: &ScratchServer, k: &CacheKey) {
+    let name = res_key(k);
+    let mut sealed = bulk(server.raw(&["GET", &name]));
+    let last = sealed.len() - 1;
+    sealed[last] = if sealed[last] == b'A' { b'B' } else { b'A' };
+    let sealed = String::from_utf8(sealed).unwrap();
+    assert_eq!(
+        server.raw(&["SET", &name, &sealed, "KEEPTTL"]),
+        Reply::Status("OK".into())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valkey_passes_the_shared_cache_suite() {
     let server = ScratchServer::start();
-    let tamper = |k: &CacheKey| {
-        let name = res_key(k);
-        let mut sealed = bulk(server.raw(&["GET", &name]));
-        let last = sealed.len() - 1;
-        sealed[last] = if sealed[last] == b'A' { b'B' } else { b'A' };
-        let sealed = String::from_utf8(sealed).unwrap();
-        assert_eq!(
-            server.raw(&["SET", &name, &sealed, "KEEPTTL"]),
-            Reply::Status("OK".into())
-        );
+    conformance::shared_cache(store(&server), |k| tamper(&server, k)).await;
+}
+
+/// A store on `server` as `user` (password `pw`), after `ACL SETUSER user <rules>`.
+async fn store_as(server: &ScratchServer, user: &str, rules: &[&str]) -> Arc<ValkeyStore> {
+    let mut acl = vec!["ACL", "SETUSER", user, "on", ">pw"];
+    acl.extend_from_slice(rules);
+    assert_eq!(server.raw(&acl), Reply::Status("OK".into()));
+    let url = format!("redis://{user}:pw@127.0.0.1:{}/0", server.port());
+    let s = store_at(&url, Duration::from_millis(500)).0;
+    warm(&s).await;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acl_that_deploy_readme_shows_is_all_verigate_needs() {
+    let server = ScratchServer::start();
+    let acl = super::documented_acl();
+    assert_eq!(acl[..2], ["ACL", "SETUSER"]);
+    let rules: Vec<&str> = acl[3..]
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with('>'))
+        .collect();
+    assert!(rules.contains(&"-@all"), "{rules:?}");
+    let s = store_as(&server, acl[2], &rules).await;
+    conformance::used_set(s.clone()).await;
+    conformance::shared_cache(s.clone(), |k| tamper(&server, k)).await;
+    let k = key("imp_000000000009");
+    let claim = s.claim(&k, Duration::from_secs(60)).await.unwrap().unwrap();
+    assert!(matches!(s.peek(&k).await, Ok(Peek::Pending)));
+    assert_eq!(s.release(&k, &claim).await, Ok(()));
+    assert!(matches!(s.peek(&k).await, Ok(Peek::Abandoned)));
+    // The ACL does limit: a command verigate never sends is refused.
+    let url = format!("redis://{}:pw@127.0.0.1:{}/0", acl[2], server.port());
+    let mut c = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let flush = redis::cmd("FLUSHALL").query_async::<String>(&mut c).await;
+    assert_eq!(
+        flush.map_err(|e| e.code().map(str::to_string)),
+        Err(Some("NOPERM".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_command_or_a_full_store_does_not_open_the_breaker_single_use_needs() {
+    let server = ScratchServer::start();
+    // This user may not run scripts: every release is refused (NOPERM).
+    let s = store_as(&server, "noscript", &["~*", "+@all", "-eval"]).await;
+    let k = key("imp_000000000010");
+    let claim = s.claim(&k, Duration::from_secs(60)).await.unwrap().unwrap();
+    for _ in 0..crate::provider::breaker::THRESHOLD * 2 {
+        assert_eq!(s.release(&k, &claim).await, Err(StoreError::Denied));
+    }
+    // A store out of memory refuses every write (OOM).
+    let full = |bytes: &str| {
+        let set = server.raw(&["CONFIG", "SET", "maxmemory", bytes]);
+        assert_eq!(set, Reply::Status("OK".into()));
     };
-    conformance::shared_cache(store(&server), tamper).await;
+    full("1");
+    for _ in 0..crate::provider::breaker::THRESHOLD * 2 {
+        let put = s.put(&k, &found(&k), Duration::from_secs(60)).await;
+        assert_eq!(put, Err(StoreError::Server("OOM")));
+    }
+    full("0");
+    // The store answered all along: single use still works, and /readyz is not told otherwise.
+    let u = UseKey::new(k.provider, k.id.clone());
+    assert_eq!(s.first_use(&u, Duration::from_secs(60)).await, Ok(true));
+    assert_eq!(s.health().await, Ok(()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
