@@ -369,7 +369,9 @@ mod shared {
         async fn thirty_first_lookups_over_three_instances_make_one_api_call() {
             let server = ScratchServer::start();
             let id = VerificationId::parse("imp_000000000201").unwrap();
-            let slow = Duration::from_millis(200);
+            // Slow enough for every first lookup to overlap the holder's call, and well inside
+            // a waiter's patience (250 ms) so that a loaded machine cannot make it give up.
+            let slow = Duration::from_millis(80);
             let instances: Vec<_> = (0..3)
                 .map(|_| {
                     let (r, p) = timed_instance(&server.url(), adult(&id), HOUR, slow, HOUR);
