@@ -170,7 +170,7 @@ def forward_auth(b):
         if st != 200 or (seen.get("x-verified-verdict") == "allow") != auth:
             raise RuntimeError(f"{name}: {st} {raw[:500]!r}")
         if auth:
-            st, _, hs = http("POST", url, BODY.encode(), {"content-type": "application/json", "accept": "text/html"})
+            st, _, _ = session.get_no_redirect(nport, target, {"accept": "text/html"})
             if st != 302:
                 raise RuntimeError(f"fa-auth without a session: {st}, expected nginx's 302 to the page")
         b.sweep(name, npids + (vpids if auth else []), fixed(url, headers=hdr))

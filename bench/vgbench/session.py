@@ -14,7 +14,7 @@ from .servers import GATED_PREFIX
 COOKIE_NAME = "verigate"  # secure = false: no __Host- prefix
 
 
-def _get(port, target, headers=None):
+def get_no_redirect(port, target, headers=None):
     """One GET to 127.0.0.1:port, redirects not followed: (status, headers, body)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -42,11 +42,11 @@ def _location(headers):
 def mint(gateway_port, sandbox_port, birthday="1990-05-05"):
     """`verigate=…` for an adult born on `birthday`."""
     target = f"{GATED_PREFIX}/videos"
-    st, hs, _ = _get(gateway_port, target, {"accept": "text/html"})
+    st, hs, _ = get_no_redirect(gateway_port, target, {"accept": "text/html"})
     page = _location(hs)
     if st != 302 or not page.startswith("/.verigate/verify"):
         raise RuntimeError(f"gated URL without a session: {st} {page!r}, expected 302 to the page")
-    st, hs, html = _get(gateway_port, page, {"accept": "text/html"})
+    st, hs, html = get_no_redirect(gateway_port, page, {"accept": "text/html"})
     state = _set_cookie(hs, "verigate_state")
     m = re.search(rb'"merchant_uid":"([^"]+)"', html)
     if st != 200 or not state or not m:
@@ -64,7 +64,7 @@ def mint(gateway_port, sandbox_port, birthday="1990-05-05"):
     finally:
         c.close()
     back = urllib.parse.urlsplit(done.get("redirect", ""))
-    st, hs, body = _get(gateway_port, back.path + ("?" + back.query if back.query else ""),
+    st, hs, body = get_no_redirect(gateway_port, back.path + ("?" + back.query if back.query else ""),
                         {"cookie": state, "accept": "text/html"})
     cookie = _set_cookie(hs, COOKIE_NAME)
     if st not in (302, 303) or not cookie or _location(hs) != target:
