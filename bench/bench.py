@@ -100,6 +100,7 @@ def main():
     p.add_argument("--json", default=os.path.join(HERE, "results.json"))
     p.add_argument("--flame-dir", default=os.path.join(HERE, "flame"))
     a = p.parse_args()
+    a.out = os.path.abspath(a.out)
     groups = set(a.only.split(",")) if a.only else set(scenarios.GROUPS)
     unknown = groups - set(scenarios.GROUPS)
     if unknown:
