@@ -18,7 +18,7 @@ BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
 OUT="$BENCH/out"
 OHA_VERSION="1.16.0"
-INFERNO_VERSION="@@INFERNO@@"
+INFERNO_VERSION="0.12.8"
 LIMIT_SECS="${BENCH_TIME_LIMIT_SECS:-3600}" # hard bound for the whole measurement
 export PATH="$HOME/.cargo/bin:$PATH"
 
