@@ -95,6 +95,7 @@ def main():
     p.add_argument("--duration", type=int, default=5)
     p.add_argument("--mem-entries", type=int, default=100_000)
     p.add_argument("--no-profile", dest="profile", action="store_false")
+    p.add_argument("--profile-secs", type=int, default=10, help="load during each perf recording")
     p.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     p.add_argument("--chart", default=os.path.join(HERE, "results.png"))
     p.add_argument("--json", default=os.path.join(HERE, "results.json"))
@@ -107,6 +108,7 @@ def main():
         p.error(f"unknown --only group(s) {','.join(sorted(unknown))}; known: {','.join(scenarios.GROUPS)}")
     if a.quick:
         a.runs, a.duration, a.mem_entries = 1, 2, min(a.mem_entries, 10_000)
+        a.profile_secs = min(a.profile_secs, 6)
     if a.quick or a.only:  # never overwrite the real results with a smoke run or a partial one
         if a.results == os.path.join(HERE, "RESULTS.md"):
             a.results = os.path.join(a.out, "RESULTS.md")

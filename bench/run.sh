@@ -58,7 +58,7 @@ if ! oha --version 2>/dev/null | grep -q "$OHA_VERSION"; then
     say "installing oha $OHA_VERSION (cargo install; a few minutes the first time)"
     cargo install oha --locked --version "$OHA_VERSION"
 fi
-if ! inferno-flamegraph --version 2>/dev/null | grep -q "$INFERNO_VERSION"; then
+if ! cargo install --list 2>/dev/null | grep -q "^inferno v$INFERNO_VERSION:"; then
     say "installing inferno $INFERNO_VERSION (flamegraphs; cargo install)"
     cargo install inferno --locked --version "$INFERNO_VERSION" ||
         say "no inferno: the profile section will have no flamegraphs"

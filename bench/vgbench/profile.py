@@ -5,6 +5,7 @@ into kernel / allocator / pingora / tokio / crypto / verigate / other."""
 
 import collections
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,10 +18,9 @@ from .servers import GATED_PREFIX
 from . import session
 
 # Leaf-frame categories, first match wins (a frame is "module::path::fn" or a C symbol).
+# Kernel frames carry inferno's `_[k]` mark (inferno-collapse-perf --all).
 CATEGORIES = [
-    ("kernel", ("[kernel", "entry_SYSCALL", "__x64_sys", "do_syscall", "tcp_", "__tcp", "ip_",
-                "__netif", "skb_", "__sys_", "sock_", "ep_", "schedule", "_raw_spin", "finish_task",
-                "__softirq", "copy_user", "__wake", "futex")),
+    ("kernel", ("_[k]",)),
     ("allocator", ("mi_", "_mi_", "mimalloc", "malloc", "free", "realloc", "__rust_alloc",
                    "__rust_dealloc", "__rdl_", "alloc::alloc")),
     ("crypto", ("aws_lc", "sha256", "sha512", "ed25519", "Ledwards", "hmac", "_block_data_order",
@@ -33,10 +33,15 @@ CATEGORIES = [
 ]
 
 
+OWN = re.compile(r"(^|;)<?(verigate|bare_pingora)::")
+
+
 def categorize(folded_path):
-    """Share of samples (by leaf frame) in each category, and the total samples."""
+    """Share of the sampled CPU time (by leaf frame) in each category, plus "own (incl.)": the
+    share under any frame of our own code (verigate's, or the bare example's), and the sampled
+    CPU milliseconds."""
     counts = collections.Counter()
-    total = 0
+    total = own = 0
     with open(folded_path) as f:
         for line in f:
             stack, _, n = line.rstrip().rpartition(" ")
@@ -45,24 +50,28 @@ def categorize(folded_path):
             leaf = stack.rsplit(";", 1)[-1]
             n = int(n)
             total += n
+            if OWN.search(stack):
+                own += n
             for name, needles in CATEGORIES:
                 if any(x in leaf for x in needles):
                     counts[name] += n
                     break
             else:
                 counts["other"] += n
-    return {k: round(100 * v / total, 1) for k, v in counts.most_common()}, total
+    shares = {k: round(100 * v / total, 1) for k, v in counts.most_common()} if total else {}
+    shares["own (incl.)"] = round(100 * own / total, 1) if total else 0
+    return shares, round(total / 1e6)  # cpu-clock weights are nanoseconds
 
 
 def record(b, name, pid, url, headers=(), body=BODY):
     perf = shutil.which("perf")
     data = os.path.join(b.out, f"perf-{name}.data")
-    rec = subprocess.Popen([perf, "record", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384",
+    rec = subprocess.Popen([perf, "record", "-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf,16384",
                             "-o", data, "-p", str(pid)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
     time.sleep(0.5)
     try:
-        oha(url, 16, b.a.duration, body, headers)
+        oha(url, 16, b.a.profile_secs, body, headers)
     finally:
         rec.send_signal(signal.SIGINT)
         try:
@@ -84,16 +93,16 @@ def record(b, name, pid, url, headers=(), body=BODY):
     with open(folded, "w") as out:
         script = subprocess.Popen([perf, "script", "-i", data], stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL)
-        subprocess.run([collapse], stdin=script.stdout, stdout=out, check=True, timeout=900)
+        subprocess.run([collapse, "--all"], stdin=script.stdout, stdout=out, check=True, timeout=900)
         script.wait(60)
     os.makedirs(b.a.flame_dir, exist_ok=True)
     svg = os.path.join(b.a.flame_dir, f"{name}.svg")
     with open(folded) as inp, open(svg, "w") as out:
-        subprocess.run([flame, "--title", f"{name}, c=16 (perf cpu-clock, {b.a.duration} s)",
+        subprocess.run([flame, "--title", f"{name}, c=16 (perf cpu-clock, {b.a.profile_secs} s)",
                         "--width", "1600", "--minwidth", "0.2"], stdin=inp, stdout=out, check=True, timeout=300)
     b.profiles[name]["split"], b.profiles[name]["samples"] = categorize(folded)
     b.profiles[name]["svg"] = svg
-    log(f"profile {name}: {b.profiles[name]['samples']} samples, {b.profiles[name]['split']}")
+    log(f"profile {name}: {b.profiles[name]['samples']} ms sampled, {b.profiles[name]['split']}")
 
 
 def profile(b):

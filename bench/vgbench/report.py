@@ -111,12 +111,15 @@ def profiles(bench, w, L, results_dir):
     prof = getattr(bench, "profiles", None)
     if not prof:
         return
-    w("## Profile (perf `cpu-clock`, DWARF call graphs, c=16; share of samples by leaf frame)")
+    w("## Profile (perf `cpu-clock`, DWARF call graphs, c=16; % of the sampled CPU by leaf frame)")
+    w("")
+    w("\"own (incl.)\" is the share under any frame of our own code (verigate's functions; for bare pingora, "
+      "the example's), callees included; the other columns split by the function the CPU was in.")
     w("")
     split = {k: v for k, v in prof.items() if v.get("split")}
     if split:
         cats = sorted({c for v in split.values() for c in v["split"]})
-        w("| scenario | samples | " + " | ".join(cats) + " | flamegraph |")
+        w("| scenario | CPU ms sampled | " + " | ".join(cats) + " | flamegraph |")
         w("|---|---:|" + "---:|" * len(cats) + "---|")
         for k, v in split.items():
             rel = os.path.relpath(v["svg"], results_dir)
