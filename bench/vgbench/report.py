@@ -118,7 +118,10 @@ def profiles(bench, w, L, results_dir):
     w("")
     split = {k: v for k, v in prof.items() if v.get("split")}
     if split:
-        cats = sorted({c for v in split.values() for c in v["split"]})
+        order = ["kernel", "pingora", "tokio", "http/bytes", "allocator", "libc", "crypto", "verigate", "other",
+                 "own (incl.)"]
+        seen = {c for v in split.values() for c in v["split"]}
+        cats = [c for c in order if c in seen] + sorted(seen - set(order))
         w("| scenario | CPU ms sampled | " + " | ".join(cats) + " | flamegraph |")
         w("|---|---:|" + "---:|" * len(cats) + "---|")
         for k, v in split.items():
@@ -146,7 +149,8 @@ def report(bench, path, chart_path):
     w("")
     w("Produced by `bench/run.sh`" + (" --quick (a smoke run: 1 run of 2 s per point; INDICATIVE only)" if a.quick else "")
       + (f" --only {a.only}" if a.only else "")
-      + f" on {bench.machine['date']}, in {bench.elapsed / 60:.1f} minutes. How to read it: [README.md](README.md).")
+      + f" on {bench.machine['date']}, in {bench.elapsed / 60:.1f} minutes. How to read it: "
+      f"[README.md]({os.path.relpath(os.path.join(HERE, 'README.md'), os.path.dirname(path))}).")
     w("")
     w(f"![throughput and latency]({os.path.basename(chart_path)})")
     w("")
