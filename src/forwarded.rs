@@ -101,6 +101,20 @@ fn believed_client(chain: &str, trusted: &TrustedProxies) -> Option<String> {
 /// Rewrites the forwarding headers of `req` for the hop it came in on; returns the believed
 /// client (for the access log), `None` when there is no peer address.
 pub fn apply(req: &mut RequestHeader, hop: Hop, trusted: &TrustedProxies) -> Option<String> {
+    rewrite(req, hop, trusted);
+    client(req, trusted)
+}
+
+/// The client verigate believes in, read from the `X-Forwarded-For` that [`rewrite`] left on
+/// `req`. Only the access log needs it, so the proxy asks only when it writes one.
+pub fn client(req: &RequestHeader, trusted: &TrustedProxies) -> Option<String> {
+    let chain = req.headers.get(&X_FORWARDED_FOR)?.to_str().ok()?;
+    believed_client(chain, trusted)
+}
+
+/// Rewrites the forwarding headers of `req` for the hop it came in on (README, "Forwarding
+/// headers").
+pub fn rewrite(req: &mut RequestHeader, hop: Hop, trusted: &TrustedProxies) {
     let peer = hop.peer.map(|ip| ip.to_canonical());
     let believed = peer.is_some_and(|ip| trusted.contains(ip));
 
@@ -126,8 +140,7 @@ pub fn apply(req: &mut RequestHeader, hop: Hop, trusted: &TrustedProxies) -> Opt
         .keys()
         .filter(|name| {
             let name = name.as_str();
-            let plain = app_spelling_is_plain(name);
-            is_forwarding(name) && (!believed || !plain)
+            is_forwarding(name) && (!believed || !app_spelling_is_plain(name))
         })
         .cloned()
         .collect();
@@ -141,7 +154,6 @@ pub fn apply(req: &mut RequestHeader, hop: Hop, trusted: &TrustedProxies) -> Opt
         (Some(prior), None) => Some(prior),
         (None, None) => None,
     };
-    let client = chain.as_deref().and_then(|c| believed_client(c, trusted));
     if let Some(chain) = chain.and_then(|c| HeaderValue::try_from(c).ok()) {
         // Cannot fail: the name is valid and the value was checked above.
         let _ = req.insert_header(X_FORWARDED_FOR, chain);
@@ -153,7 +165,6 @@ pub fn apply(req: &mut RequestHeader, hop: Hop, trusted: &TrustedProxies) -> Opt
     if !keep_host && let Some(host) = authority(req) {
         let _ = req.insert_header(X_FORWARDED_HOST, host);
     }
-    client
 }
 
 /// Whether a (lower-case) header name is already what the app reads it as: only `a-z0-9-`.

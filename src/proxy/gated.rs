@@ -22,8 +22,8 @@ use crate::metrics::RequestOutcome;
 use crate::path;
 use crate::route::Gate;
 use crate::session::gate::{self, GateDecision, GatedRequest};
-use crate::session::{Opened, SessionCookies};
-use crate::state::{Runtime, Sessions};
+use crate::session::{Provider, SessionCookies};
+use crate::state::Runtime;
 use crate::verify::{self, Judged, Request};
 
 /// Normalises the request's path in place (README, "Verification sessions"): the normalised
@@ -115,13 +115,21 @@ pub(super) async fn serve(
                 let refusal = crate::session::Refusal::new(GatewayError::VerificationRequired);
                 return reply::refuse(session, ctx, &refusal, RequestOutcome::Invalid, &[]).await;
             };
+            ctx.verdict = Some(judgement.verdict);
+            // Re-sealed under the current key only when an older one opened it (rare); then
+            // the opened identity moves into the judgement instead of being copied.
+            let reseal = opened
+                .reseal
+                .then(|| sessions.cookies.issue(&opened.session, ctx.now).ok())
+                .flatten();
+            let provider = opened.session.provider;
+            let identity = opened.session.identity;
             let judged = Judged {
                 judgement,
-                id: Some(opened.session.identity.imp_uid.clone()),
-                identity: Some(Arc::new(opened.session.identity.clone())),
+                id: Some(identity.imp_uid.clone()),
+                identity: Some(Arc::new(identity)),
             };
-            ctx.verdict = Some(judgement.verdict);
-            pass(session, ctx, rt, sessions, gate, &opened, &judged).await
+            pass(session, ctx, rt, gate, (provider, reseal), &judged).await
         }
         GateDecision::Deny(judgement) => {
             ctx.verdict = Some(judgement.verdict);
@@ -139,14 +147,14 @@ pub(super) async fn serve(
     }
 }
 
-/// Forwards a passed request with the identity headers; re-seals a cookie an older key opened.
+/// Forwards a passed request with the identity headers, and the cookie re-sealed under the
+/// current key when an older one opened it.
 async fn pass(
     session: &mut Session,
     ctx: &mut RequestCtx,
     rt: &Runtime,
-    sessions: &Sessions,
     gate: &Gate,
-    opened: &Opened,
+    (provider, reseal): (Provider, Option<String>),
     judged: &Judged,
 ) -> pingora::Result<bool> {
     let body = match body::read(session, rt.config.server.max_body_bytes).await {
@@ -171,15 +179,13 @@ async fn pass(
     let with = rt.annotator();
     ctx.added = Some(verify::annotate_for(
         with,
-        super::callback::provider_name(opened.session.provider),
+        super::callback::provider_name(provider),
         &gate.policy,
         judged,
         &asked,
         ctx.now,
     ));
     ctx.outcome = Some(RequestOutcome::Allow);
-    if opened.reseal {
-        ctx.set_cookie = sessions.cookies.issue(&opened.session, ctx.now).ok();
-    }
+    ctx.set_cookie = reseal;
     Ok(false)
 }

@@ -62,8 +62,7 @@ impl Gateway {
                 .map(|a| a.ip()),
             https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
         };
-        ctx.forwarded_for =
-            forwarded::apply(session.req_header_mut(), hop, self.state.trusted_proxies());
+        forwarded::rewrite(session.req_header_mut(), hop, self.state.trusted_proxies());
         ctx.request_id = request_id(session.req_header());
         session
             .req_header_mut()
@@ -243,6 +242,7 @@ impl ProxyHttp for Gateway {
         let Some(log) = self.state.access_log() else {
             return;
         };
+        ctx.forwarded_for = forwarded::client(session.req_header(), self.state.trusted_proxies());
         let route = ctx
             .route
             .and_then(|i| ctx.runtime.as_ref()?.router().routes().get(i))
