@@ -66,5 +66,5 @@ def chart(s, path, quick):
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     fig.suptitle("verigate benchmark on loopback" + (" (QUICK smoke run: indicative only)" if quick else ""))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=100)

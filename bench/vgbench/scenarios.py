@@ -83,9 +83,9 @@ def proxies(b, groups):
 def verified(b, groups):
     """5, 5b, 6: the callback route from the cache, with either signing, and from the API."""
     if "hit" in groups or "miss" in groups:
+        st_start = b.sandbox_stats()  # before the start: it may take its token while getting ready
         gport, gpids, b.admin = b.gateway("verigate")
         b.set_latency(0)
-        st_start = b.sandbox_stats()
         vurl = f"http://127.0.0.1:{gport}{VERIFY_PATH}"
         st, raw, _ = http("POST", vurl, {"imp_uid": HIT_UID})
         seen = json.loads(raw).get("headers", {})

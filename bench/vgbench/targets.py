@@ -121,7 +121,8 @@ def earlier(bench, s, w):
     if "gateway_tokens" in bench.checks:
         t = bench.checks["gateway_tokens"]
         ok = t == 1 and (not mem or mem["tokens"] <= 1)
-        w(f"| one token per token lifetime (30 min) | {t} token request(s) by the gateway of 5 and 6 over "
+        w(f"| one token per token lifetime (30 min) | {t} token request(s) by the gateway of 5 and 6 (from its "
+          f"start) over "
           f"{bench.checks['gateway_requests']} measured requests" + (f"; memory-test process: {mem['tokens']}" if mem else "")
           + f" | {verdict(ok)} |")
     if mem and mem["bytes_per_entry"] is not None:
