@@ -279,7 +279,11 @@ async fn the_edge_gates_the_app(edge: &Edge, s: &Stack) {
         assert_eq!(s.app_saw().len(), seen, "{target} reached the app");
     }
     for target in ["/free", "/adultery"] {
-        let resp = c.get(format!("{}{target}", edge.base)).send().await.unwrap();
+        let resp = c
+            .get(format!("{}{target}", edge.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{target}");
         assert_eq!(s.last().path, target);
     }
