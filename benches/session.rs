@@ -140,28 +140,14 @@ fn bench_session(c: &mut Criterion<ThreadCpuTime>) {
         identity: Some(Arc::new(opened.session.identity.clone())),
     };
     let provider = opened.session.provider.name();
+    let annotator = |signer| Annotator {
+        names: &names,
+        signer,
+    };
     let annotators = [
-        (
-            "unsigned",
-            Annotator {
-                names: &names,
-                signer: None,
-            },
-        ),
-        (
-            "hmac-sha256",
-            Annotator {
-                names: &names,
-                signer: Some(&hmac),
-            },
-        ),
-        (
-            "ed25519-jwt",
-            Annotator {
-                names: &names,
-                signer: Some(&ed),
-            },
-        ),
+        ("unsigned", annotator(None)),
+        ("hmac-sha256", annotator(Some(&hmac))),
+        ("ed25519-jwt", annotator(Some(&ed))),
     ];
 
     let mut group = c.benchmark_group("session");

@@ -266,8 +266,12 @@ async fn the_edge_gates_the_app(edge: &Edge, s: &Stack) {
         .unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(s.app_saw().len(), seen);
-    // The gate's other spellings are gated at the edge too (the prefix itself, doubled slashes,
-    // an encoded letter); a longer word and other paths pass on untouched.
+    the_edge_gates_every_spelling(edge, s, &c, seen).await;
+}
+
+/// The gate's other spellings are gated at the edge too (the prefix itself, doubled slashes,
+/// an encoded letter); a longer word and other paths pass on untouched.
+async fn the_edge_gates_every_spelling(edge: &Edge, s: &Stack, c: &reqwest::Client, seen: usize) {
     for target in ["/adult", "//adult/x", "/%61dult/x"] {
         let resp = c
             .get(format!("{}{target}", edge.base))
