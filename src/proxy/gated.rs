@@ -24,7 +24,7 @@ use crate::route::Gate;
 use crate::session::gate::{self, GateDecision, GatedRequest};
 use crate::session::{Provider, SessionCookies};
 use crate::state::Runtime;
-use crate::verify::{self, Judged, Request};
+use crate::verify::{self, Judged};
 
 /// Normalises the request's path in place (README, "Verification sessions"): the normalised
 /// path is what is matched and what the app receives.
@@ -165,17 +165,7 @@ async fn pass(
             return reply::refuse(session, ctx, &refusal, RequestOutcome::Invalid, &[]).await;
         }
     };
-    let req = session.req_header();
-    let asked = Request {
-        method: req.method.as_str(),
-        path: req.uri.path(),
-        query: req.uri.query(),
-        content_type: req
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .map(HeaderValue::as_bytes),
-        body: &body,
-    };
+    let asked = super::intercept::request(session.req_header(), &body);
     let with = rt.annotator();
     ctx.added = Some(verify::annotate_for(
         with,

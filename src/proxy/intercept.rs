@@ -60,7 +60,7 @@ pub(super) async fn run(
 }
 
 /// What the decisions read of the request.
-fn request<'a>(req: &'a RequestHeader, body: &'a [u8]) -> Request<'a> {
+pub(super) fn request<'a>(req: &'a RequestHeader, body: &'a [u8]) -> Request<'a> {
     Request {
         method: req.method.as_str(),
         path: req.uri.path(),
