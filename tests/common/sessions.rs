@@ -114,16 +114,8 @@ pub fn minted_v2_id(html: &str) -> String {
 /// Walks the PortOne V2 round trip on a [`v2_session_cfg`] gateway for a person born on
 /// `birthday`, returning to `rd`: the session cookie pair and the identityVerificationId.
 pub async fn login_v2(stack: &Stack, birthday: &str, rd: &str) -> (String, String) {
-    let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-    let resp = client()
-        .get(format!("{}/.verigate/verify?rd={rd}", stack.base))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let state = cookie_pair(&set_cookies(&resp), STATE_COOKIE).expect("a state cookie");
-    let id = minted_v2_id(&resp.text().await.unwrap());
+    let (state, html) = open_page(stack, rd).await;
+    let id = minted_v2_id(&html);
     stack.insert_v2(SandboxIdentityVerification {
         id: Some(id.clone()),
         store_id: Some(STORE_ID.to_owned()),
@@ -143,14 +135,9 @@ pub async fn login_v2(stack: &Stack, birthday: &str, rd: &str) -> (String, Strin
     (session, id)
 }
 
-/// One page visit: the state cookie pair and the minted `merchant_uid`.
-pub struct Visit {
-    pub state: String,
-    pub merchant_uid: String,
-}
-
-/// Opens the verification page returning to `rd` (sent form-encoded).
-pub async fn visit(stack: &Stack, rd: &str) -> Visit {
+/// Opens the verification page returning to `rd` (sent form-encoded): the state cookie pair and
+/// the page's HTML.
+async fn open_page(stack: &Stack, rd: &str) -> (String, String) {
     let rd: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     let resp = client()
         .get(format!("{}/.verigate/verify?rd={rd}", stack.base))
@@ -160,7 +147,18 @@ pub async fn visit(stack: &Stack, rd: &str) -> Visit {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let state = cookie_pair(&set_cookies(&resp), STATE_COOKIE).expect("a state cookie");
-    let html = resp.text().await.unwrap();
+    (state, resp.text().await.unwrap())
+}
+
+/// One page visit: the state cookie pair and the minted `merchant_uid`.
+pub struct Visit {
+    pub state: String,
+    pub merchant_uid: String,
+}
+
+/// Opens the verification page returning to `rd` (sent form-encoded).
+pub async fn visit(stack: &Stack, rd: &str) -> Visit {
+    let (state, html) = open_page(stack, rd).await;
     Visit {
         state,
         merchant_uid: minted_id(&html),
