@@ -16,8 +16,9 @@
 //! the moka cache in front of the providers.
 //!
 //! Across the fleet, the first lookups of one id coalesce too, where that is cheap (`flight`):
-//! on a store miss an instance claims the API call (`SharedCache::claim`); the holder asks the
-//! API and writes back, the others watch the store for its answer. A waiter watches alone for a
+//! the store's miss and the claim on the API call come in one exchange
+//! (`SharedCache::get_or_claim`); the holder asks the API and writes back (answer and release in
+//! one exchange, `SharedCache::settle`), the others watch the store for its answer. A waiter watches alone for a
 //! short patience ([`PATIENCE`]), then asks the API itself with all of its remaining budget while
 //! it keeps watching, and takes whichever answer comes first; an abandoned claim (errors are not
 //! cached) sends it to the API at once. A slow or dead holder costs the patience and a duplicate
@@ -33,7 +34,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::identity::Identity;
 use crate::provider::{Provider, ProviderError, ProviderName, ProviderSet, Record};
-use crate::store::{self, SharedCache};
+use crate::store::{self, Lookup, SharedCache};
 use crate::verification_id::VerificationId;
 
 mod flight;
@@ -203,18 +204,13 @@ impl Resolver {
         };
         let key = store::CacheKey::new(p.name(), id.clone());
         // Store calls come out of the request's budget: none runs past its deadline. Store
-        // trouble (logged and counted by the store) sends this caller straight to the API:
-        // claiming too would only wait on the store again.
-        let claim = match timeout_at(deadline, shared.get(&key)).await {
-            Ok(Ok(Some(stored))) => return Ok(self.kept_from_store(stored)),
-            Ok(Ok(None)) => {
-                let lease = p.budget() + LEASE_MARGIN;
-                match timeout_at(deadline, shared.claim(&key, lease)).await {
-                    Ok(Ok(Some(claim))) => Some(claim),
-                    Ok(Ok(None)) => return self.await_holder(shared, key, p, id, deadline).await,
-                    Ok(Err(_)) | Err(_) => None,
-                }
-            }
+        // trouble (logged and counted by the store) sends this caller straight to the API,
+        // without a claim.
+        let lease = p.budget() + LEASE_MARGIN;
+        let claim = match timeout_at(deadline, shared.get_or_claim(&key, lease)).await {
+            Ok(Ok(Lookup::Stored(stored))) => return Ok(self.kept_from_store(stored)),
+            Ok(Ok(Lookup::Claimed(claim))) => Some(claim),
+            Ok(Ok(Lookup::Held)) => return self.await_holder(shared, key, p, id, deadline).await,
             Ok(Err(_)) | Err(_) => None,
         };
         self.ask_sharing(Holding::new(shared, key, claim), p, id, deadline)

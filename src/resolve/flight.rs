@@ -105,12 +105,8 @@ impl Drop for Holding {
         };
         let (shared, key) = (self.shared.clone(), self.key.clone());
         runtime.spawn(async move {
-            if let Some((value, ttl)) = answer {
-                let _ = shared.put(&key, &value, ttl).await;
-            }
-            if let Some(claim) = claim {
-                let _ = shared.release(&key, &claim).await;
-            }
+            let answer = answer.as_ref().map(|(value, ttl)| (value, *ttl));
+            let _ = shared.settle(&key, answer, claim.as_ref()).await;
         });
     }
 }

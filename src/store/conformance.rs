@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{CacheKey, SharedCache, StoreError, UseKey, UsedSet};
+use super::{CacheKey, Lookup, Peek, SharedCache, StoreError, UseKey, UsedSet};
 use crate::provider::ProviderName;
 use crate::resolve::Resolved;
 use crate::store::value::tests::person;
@@ -148,4 +148,58 @@ pub(crate) async fn shared_cache(cache: Arc<dyn SharedCache>, tamper: impl Fn(&C
         cache.get(&key).await.map(|_| ()),
         Err(StoreError::Unreadable)
     );
+}
+
+/// The fleet's single flight: of two lookups missing one key, one gets the claim and the other
+/// sees it held; settling writes the answer back before giving the claim up; a claim given up
+/// without an answer is abandoned and can be taken again; a negative answer settled over a
+/// found one leaves the found one.
+pub(crate) async fn single_flight(cache: Arc<dyn SharedCache>) {
+    let minute = Duration::from_secs(60);
+    let key = CacheKey::new(ProviderName::Iamport, id("flight"));
+    let Ok(Lookup::Claimed(claim)) = cache.get_or_claim(&key, minute).await else {
+        panic!("the first lookup of a missing key claims it");
+    };
+    assert!(matches!(
+        cache.get_or_claim(&key, minute).await,
+        Ok(Lookup::Held)
+    ));
+    assert!(matches!(cache.peek(&key).await, Ok(Peek::Pending)));
+    let answer = found(&key);
+    cache
+        .settle(&key, Some((&answer, minute)), Some(&claim))
+        .await
+        .unwrap();
+    let Ok(Peek::Stored(stored)) = cache.peek(&key).await else {
+        panic!("a settled answer is stored");
+    };
+    assert!(same(&stored.value, &answer), "{:?}", stored.value);
+    let Ok(Lookup::Stored(stored)) = cache.get_or_claim(&key, minute).await else {
+        panic!("a stored answer is found, not claimed");
+    };
+    assert!(
+        stored.ttl <= minute && stored.ttl > Duration::ZERO,
+        "{:?}",
+        stored.ttl
+    );
+
+    let failed = CacheKey::new(ProviderName::Portone, id("flight"));
+    let Ok(Lookup::Claimed(claim)) = cache.get_or_claim(&failed, minute).await else {
+        panic!("another provider's key is its own");
+    };
+    cache.settle(&failed, None, Some(&claim)).await.unwrap();
+    assert!(matches!(cache.peek(&failed).await, Ok(Peek::Abandoned)));
+    let Ok(Lookup::Claimed(again)) = cache.get_or_claim(&failed, minute).await else {
+        panic!("an abandoned claim can be taken again");
+    };
+    assert_ne!(again, claim, "every claim has its own token");
+    cache.settle(&failed, None, Some(&again)).await.unwrap();
+    cache
+        .settle(&key, Some((&Resolved::NotFound, minute)), None)
+        .await
+        .unwrap();
+    let Ok(Lookup::Stored(kept)) = cache.get_or_claim(&key, minute).await else {
+        panic!("still stored");
+    };
+    assert!(same(&kept.value, &answer), "a negative replaced a found");
 }

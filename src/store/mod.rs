@@ -118,6 +118,49 @@ pub trait SharedCache: Send + Sync {
     async fn peek(&self, key: &CacheKey) -> Result<Peek, StoreError>;
     /// Gives `claim` up, if it still holds (an expired lease may have passed to another).
     async fn release(&self, key: &CacheKey, claim: &Claim) -> Result<(), StoreError>;
+
+    /// What a local miss asks: `get`, and on a miss `claim` for `lease`. A store answers both in
+    /// one exchange where it can (a lookup's round trips are most of what a store costs).
+    async fn get_or_claim(&self, key: &CacheKey, lease: Duration) -> Result<Lookup, StoreError> {
+        if let Some(entry) = self.get(key).await? {
+            return Ok(Lookup::Stored(entry));
+        }
+        Ok(match self.claim(key, lease).await? {
+            Some(claim) => Lookup::Claimed(claim),
+            None => Lookup::Held,
+        })
+    }
+
+    /// What a caller that asked the API owes: `put` of its answer, if any, then `release` of its
+    /// claim, if any, in that order (a waiter never sees "no claim, nothing stored" between),
+    /// in one exchange where the store can. The release is attempted even if the put failed.
+    async fn settle(
+        &self,
+        key: &CacheKey,
+        answer: Option<(&Resolved, Duration)>,
+        claim: Option<&Claim>,
+    ) -> Result<(), StoreError> {
+        let put = match answer {
+            Some((value, ttl)) => self.put(key, value, ttl).await,
+            None => Ok(()),
+        };
+        let released = match claim {
+            Some(claim) => self.release(key, claim).await,
+            None => Ok(()),
+        };
+        put.and(released)
+    }
+}
+
+/// What a local miss finds in the shared cache ([`SharedCache::get_or_claim`]).
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// An answer is stored.
+    Stored(SharedEntry),
+    /// Nothing is stored, and this caller now holds the claim: it asks the API.
+    Claimed(Claim),
+    /// Nothing is stored, and another caller holds the claim.
+    Held,
 }
 
 /// Why the store gave no answer. Never holds a key's value, a password or personal data.

@@ -1,7 +1,7 @@
 //! The fleet's store on Valkey (7.2+) or Redis (6.2+): single use and the shared cache.
 //!
-//! One redis-rs `ConnectionManager` per process, cloned per call (one multiplexed connection,
-//! no pool: nothing here blocks). Its defaults would let one command wait seconds on the
+//! One redis-rs `ConnectionManager` per thread ([`conns`]: the thread that asks drives the
+//! exchange), cloned per call (one multiplexed connection each, no pool: nothing here blocks). Its defaults would let one command wait seconds on the
 //! reconnect backoff, so it is tuned for a hot path: `response_timeout` is `timeout_ms`, a
 //! connect gives up after [`CONNECT_TIMEOUT`] (or `timeout_ms` if longer), and a failed
 //! reconnect is not retried in the background (the next command connects afresh). On top of
@@ -35,8 +35,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, RedisResult};
 
 use super::{
-    CacheKey, Claim, Peek, SharedCache, SharedEntry, StoreError, StoreSettings, StoreSettingsError,
-    UseKey, UsedSet, value,
+    CacheKey, Claim, Lookup, Peek, SharedCache, SharedEntry, StoreError, StoreSettings,
+    StoreSettingsError, UseKey, UsedSet, value,
 };
 use crate::metrics::Metrics;
 use crate::provider::ProviderName;
@@ -46,9 +46,11 @@ use crate::seal::{MAX_SEALED_LEN, Purpose, Sealer, decode_secret};
 use crate::verification_id::VerificationId;
 use crate::warnings::{Throttle, WARN_EVERY};
 
+mod conns;
 mod errors;
 mod flight;
 
+use conns::PerThread;
 use errors::classify;
 
 /// The shortest connect timeout: a TLS handshake to a store in the same zone fits well inside.
@@ -82,11 +84,9 @@ impl Op {
 
 /// Valkey or Redis behind [`UsedSet`] and [`SharedCache`]. Cheap to share behind an `Arc`.
 pub struct ValkeyStore {
-    /// Made on first use, inside the runtime that sends the first command: making one spawns a
-    /// task, and the store is built before pingora's runtimes exist (and before a daemon forks).
-    conn: std::sync::OnceLock<ConnectionManager>,
-    client: redis::Client,
-    config: ConnectionManagerConfig,
+    /// Made on first use by each thread, inside the runtime that sends the command: the store is
+    /// built before pingora's runtimes exist (and before a daemon forks).
+    conns: PerThread,
     prefix: String,
     timeout: Duration,
     sealer: Sealer,
@@ -98,6 +98,11 @@ pub struct ValkeyStore {
     /// `/readyz` keeps naming a wrong password rather than "circuit open". Written on failures
     /// only.
     last_failure: std::sync::Mutex<Option<StoreError>>,
+}
+
+/// The `put` label of a `SET`'s answer: stored (`OK`), or kept what was there (nil).
+fn put_label(set: Option<&String>) -> &'static str {
+    if set.is_some() { "ok" } else { "kept" }
 }
 
 /// Milliseconds for `PX`: at least 1 (0 is refused by the server).
@@ -137,9 +142,7 @@ impl ValkeyStore {
         // other instances are watching for.
         let _ = sealer.seal(&purpose, b"");
         Ok(ValkeyStore {
-            conn: std::sync::OnceLock::new(),
-            client,
-            config,
+            conns: PerThread::new(client, config),
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout,
             sealer,
@@ -172,16 +175,9 @@ impl ValkeyStore {
         }
     }
 
-    /// The process's connection manager (a cheap clone), made on first use.
-    fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        if let Some(c) = self.conn.get() {
-            return Ok(c.clone());
-        }
-        // Fails only for option combinations verigate never sets.
-        let made =
-            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
-                .map_err(|_| StoreError::Server("client"))?;
-        Ok(self.conn.get_or_init(|| made).clone())
+    /// This thread's connection manager (a cheap clone), made on its first command.
+    pub(in crate::store) fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        self.conns.get()
     }
 
     fn key(&self, provider: ProviderName, id: &VerificationId, kind: &str) -> String {
@@ -315,12 +311,13 @@ impl ValkeyStore {
         Ok(Some(SharedEntry { value, ttl }))
     }
 
-    async fn write(
+    /// The `SET` that stores `value` sealed for `ttl`; answered `OK` (stored) or nil (kept).
+    fn put_command(
         &self,
         key: &CacheKey,
         value: &Resolved,
         ttl: Duration,
-    ) -> Result<&'static str, StoreError> {
+    ) -> Result<redis::Cmd, StoreError> {
         let plain = zeroize::Zeroizing::new(value::encode(key, value));
         if Sealer::sealed_len(plain.len()) > MAX_SEALED_LEN {
             return Err(StoreError::TooLarge);
@@ -336,13 +333,23 @@ impl ValkeyStore {
             cmd.arg("NX");
         }
         cmd.arg("PX").arg(px(ttl));
+        Ok(cmd)
+    }
+
+    async fn write(
+        &self,
+        key: &CacheKey,
+        value: &Resolved,
+        ttl: Duration,
+    ) -> Result<&'static str, StoreError> {
+        let cmd = self.put_command(key, value, ttl)?;
         let mut conn = self.conn()?;
         let set = self
             .run(Op::Put, async move {
                 cmd.query_async::<Option<String>>(&mut conn).await
             })
             .await?;
-        Ok(if set.is_some() { "ok" } else { "kept" })
+        Ok(put_label(set.as_ref()))
     }
 }
 
@@ -399,5 +406,18 @@ impl SharedCache for ValkeyStore {
         let result = self.give_up(key, claim).await;
         self.count(Op::Release, result.as_ref().copied());
         result.map(drop)
+    }
+
+    async fn get_or_claim(&self, key: &CacheKey, lease: Duration) -> Result<Lookup, StoreError> {
+        self.look_or_claim(key, lease).await
+    }
+
+    async fn settle(
+        &self,
+        key: &CacheKey,
+        answer: Option<(&Resolved, Duration)>,
+        claim: Option<&Claim>,
+    ) -> Result<(), StoreError> {
+        self.settle_at_once(key, answer, claim).await
     }
 }

@@ -12,7 +12,9 @@ use crate::store::conformance;
 use crate::store::scratch::{Reply, ScratchOptions, ScratchServer};
 use crate::store::valkey::ValkeyStore;
 use crate::store::value::tests::person;
-use crate::store::{CacheKey, Peek, SharedCache, StoreError, UseKey, UsedSet};
+use crate::store::{
+    CacheKey, Claim, Lookup, Peek, SharedCache, SharedEntry, StoreError, UseKey, UsedSet,
+};
 
 const PREFIX: &str = "verigate:test:";
 
@@ -96,6 +98,55 @@ fn tamper(server: &ScratchServer, k: &CacheKey) {
 async fn valkey_passes_the_shared_cache_suite() {
     let server = ScratchServer::start();
     conformance::shared_cache(store(&server), |k| tamper(&server, k)).await;
+    conformance::single_flight(store(&server)).await;
+}
+
+/// The store through the trait's five basic calls only: the provided `get_or_claim` and
+/// `settle` (one call each way) against the same server.
+struct OneAtATime(Arc<ValkeyStore>);
+
+#[async_trait::async_trait]
+impl SharedCache for OneAtATime {
+    async fn get(&self, key: &CacheKey) -> Result<Option<SharedEntry>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, value: &Resolved, ttl: Duration) -> Result<(), StoreError> {
+        self.0.put(key, value, ttl).await
+    }
+    async fn claim(&self, key: &CacheKey, lease: Duration) -> Result<Option<Claim>, StoreError> {
+        self.0.claim(key, lease).await
+    }
+    async fn peek(&self, key: &CacheKey) -> Result<Peek, StoreError> {
+        self.0.peek(key).await
+    }
+    async fn release(&self, key: &CacheKey, claim: &Claim) -> Result<(), StoreError> {
+        self.0.release(key, claim).await
+    }
+}
+
+#[tokio::test]
+async fn the_one_exchange_lookup_and_settle_mean_what_the_single_calls_do() {
+    let server = ScratchServer::start();
+    conformance::single_flight(Arc::new(OneAtATime(store(&server)))).await;
+    // The store's own, one round trip each, is counted as the operations it stands for.
+    let (s, metrics) = store_at(&server.url(), Duration::from_millis(500));
+    let k = key("imp_000000000010");
+    let Ok(Lookup::Claimed(claim)) = s.get_or_claim(&k, Duration::from_secs(5)).await else {
+        panic!("a missing key is claimed");
+    };
+    s.settle(&k, Some((&found(&k), Duration::from_secs(5))), Some(&claim))
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.render()).unwrap();
+    for (op, result) in [
+        ("get", "miss"),
+        ("claim", "claimed"),
+        ("put", "ok"),
+        ("release", "ok"),
+    ] {
+        let series = format!("verigate_store_requests_total{{op=\"{op}\",result=\"{result}\"}} 1");
+        assert!(text.contains(&series), "{series} in\n{text}");
+    }
 }
 
 /// A store on `server` as `user` (password `pw`), after `ACL SETUSER user <rules>`.
@@ -123,6 +174,7 @@ async fn the_acl_that_deploy_readme_shows_is_all_verigate_needs() {
     let s = store_as(&server, acl[2], &rules).await;
     conformance::used_set(s.clone()).await;
     conformance::shared_cache(s.clone(), |k| tamper(&server, k)).await;
+    conformance::single_flight(s.clone()).await;
     let k = key("imp_000000000009");
     let claim = s.claim(&k, Duration::from_secs(60)).await.unwrap().unwrap();
     assert!(matches!(s.peek(&k).await, Ok(Peek::Pending)));
@@ -382,4 +434,43 @@ async fn a_tls_mismatch_is_named_in_the_health_check() {
         matches!(e, StoreError::Unreachable | StoreError::Timeout),
         "{e:?}"
     );
+}
+
+/// The server's id for the connection `s` uses on the calling thread.
+async fn connection_id(s: &ValkeyStore) -> i64 {
+    let mut conn = s.conn().unwrap();
+    redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async::<i64>(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn each_thread_sends_its_commands_on_its_own_connection() {
+    // One connection driven by another thread's runtime made every command cross threads twice.
+    let server = ScratchServer::start();
+    let s = store(&server);
+    let both = Arc::new(std::sync::Barrier::new(2));
+    let on_a_thread = || {
+        let (s, both) = (s.clone(), both.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let ids = rt.block_on(async {
+                let first = connection_id(&s).await;
+                (first, connection_id(&s).await)
+            });
+            // Both threads (and their runtimes) are alive while the other one asks.
+            both.wait();
+            ids
+        })
+    };
+    let (a, b) = (on_a_thread(), on_a_thread());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!(a.0, a.1, "a thread keeps its connection");
+    assert_eq!(b.0, b.1, "a thread keeps its connection");
+    assert_ne!(a.0, b.0, "two threads share no connection");
 }

@@ -1,0 +1,84 @@
+//! The store's connections: one per thread, so a command is written, and its reply read, on
+//! the thread whose request asked.
+//!
+//! A redis-rs `ConnectionManager` is driven by a task spawned on the runtime that first
+//! connects it. One manager for the whole process was therefore driven by whichever runtime
+//! sent the first command, in practice the `/readyz` ping's background service, and every
+//! request's command crossed to that thread and back: two wake-ups through an eventfd and two
+//! context switches per command. On the bench machine that cost about 220 µs of CPU per cache
+//! miss (four to five commands) and tens of milliseconds of p99 under load (bench/RESULTS.md,
+//! "fleet"). One manager per thread keeps the whole exchange on the asking thread; a process
+//! holds as many connections as it has threads (pingora's `threads`, plus one for the ping).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::store::StoreError;
+
+/// One thread's connections, one per live store (a process has one store; tests make many).
+struct Entry {
+    store: u64,
+    alive: Weak<()>,
+    conn: ConnectionManager,
+}
+
+thread_local! {
+    static CONNECTIONS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Where a store's connections come from: made lazily, one per thread that sends a command.
+pub(super) struct PerThread {
+    id: u64,
+    /// Dropped with the store: a thread's connection of a dropped store is closed the next
+    /// time that thread makes one.
+    alive: Arc<()>,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+}
+
+impl PerThread {
+    pub(super) fn new(client: redis::Client, config: ConnectionManagerConfig) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        PerThread {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
+            client,
+            config,
+        }
+    }
+
+    /// This thread's connection (a cheap clone), made on its first command. Not connected
+    /// yet when made: the command that needs it connects, inside its own timeout.
+    pub(super) fn get(&self) -> Result<ConnectionManager, StoreError> {
+        let found = CONNECTIONS.try_with(|c| {
+            let c = c.borrow();
+            c.iter()
+                .find(|e| e.store == self.id)
+                .map(|e| e.conn.clone())
+        });
+        if let Ok(Some(conn)) = found {
+            return Ok(conn);
+        }
+        let made = self.make()?;
+        // A thread being torn down has no thread-locals left: the connection is its own then.
+        let _ = CONNECTIONS.try_with(|c| {
+            let mut c = c.borrow_mut();
+            c.retain(|e| e.alive.strong_count() > 0);
+            c.push(Entry {
+                store: self.id,
+                alive: Arc::downgrade(&self.alive),
+                conn: made.clone(),
+            });
+        });
+        Ok(made)
+    }
+
+    fn make(&self) -> Result<ConnectionManager, StoreError> {
+        // Fails only for option combinations verigate never sets.
+        ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            .map_err(|_| StoreError::Server("client"))
+    }
+}
