@@ -71,7 +71,7 @@ def record(b, name, pid, url, headers=(), body=BODY):
                            stderr=subprocess.DEVNULL, start_new_session=True)
     time.sleep(0.5)
     try:
-        oha(url, 16, b.a.profile_secs, body, headers)
+        load = oha(url, 16, b.a.profile_secs, body, headers)
     finally:
         rec.send_signal(signal.SIGINT)
         try:
@@ -82,7 +82,8 @@ def record(b, name, pid, url, headers=(), body=BODY):
     rep = subprocess.run([perf, "report", "-i", data, "--no-children", "--stdio", "--sort", "dso,symbol",
                           "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True, timeout=600)
     lines = [l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
-    b.profiles[name] = {"top": lines[:40] if lines else [rep.stderr.strip()[-500:]]}
+    b.profiles[name] = {"top": lines[:40] if lines else [rep.stderr.strip()[-500:]],
+                        "requests": load["requests"]}
     with open(os.path.join(b.out, f"perf-{name}.txt"), "w") as f:
         f.write(rep.stdout)
     collapse, flame = shutil.which("inferno-collapse-perf"), shutil.which("inferno-flamegraph")
@@ -119,9 +120,10 @@ def profile(b):
     record(b, "passthrough", pids[0], f"http://127.0.0.1:{port}{PASSTHROUGH_PATH}")
     record(b, "hit", pids[0], f"http://127.0.0.1:{port}{VERIFY_PATH}")
     b.procs.stop("verigate-prof")
-    port, pids, _ = b.gateway("verigate-prof-gated", signing="hmac", session=True)
-    if not getattr(b, "cookie", None):
-        b.cookie = session.mint(port, b.sandbox_port)
-    record(b, "gated-hmac", pids[0], f"http://127.0.0.1:{port}{GATED_PREFIX}{PASSTHROUGH_PATH}",
-           headers=[f"cookie: {b.cookie}"])
-    b.procs.stop("verigate-prof-gated")
+    for name, signing in (("gated", None), ("gated-hmac", "hmac")):
+        port, pids, _ = b.gateway(f"verigate-prof-{name}", signing=signing, session=True)
+        if not getattr(b, "cookie", None):
+            b.cookie = session.mint(port, b.sandbox_port)
+        record(b, name, pids[0], f"http://127.0.0.1:{port}{GATED_PREFIX}{PASSTHROUGH_PATH}",
+               headers=[f"cookie: {b.cookie}"])
+        b.procs.stop(f"verigate-prof-{name}")

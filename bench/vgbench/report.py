@@ -129,6 +129,18 @@ def profiles(bench, w, L, results_dir):
             w(f"| {k} | {v['samples']} | " + " | ".join(f"{v['split'].get(c, 0):.1f}" for c in cats)
               + f" | [{os.path.basename(rel)}]({rel}) |")
         w("")
+        per_req = {k: v for k, v in split.items() if v.get("requests")}
+        if per_req:
+            w("The same samples in CPU µs per request (sampled ms ÷ requests served while sampling), so "
+              "scenarios compare in absolute terms:")
+            w("")
+            w("| scenario | requests | CPU µs / req | " + " | ".join(cats) + " |")
+            w("|---|---:|---:|" + "---:|" * len(cats))
+            for k, v in per_req.items():
+                us = 1000.0 * v["samples"] / v["requests"]
+                w(f"| {k} | {v['requests']} | {us:.1f} | "
+                  + " | ".join(f"{us * v['split'].get(c, 0) / 100:.1f}" for c in cats) + " |")
+            w("")
     for k, v in prof.items():
         w(f"<details><summary>{k}: top symbols by self time</summary>")
         w("")

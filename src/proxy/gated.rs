@@ -56,6 +56,11 @@ pub(super) fn cookie_headers(req: &RequestHeader) -> impl Iterator<Item = &str> 
 /// Removes verigate's cookies from the `Cookie` headers the app receives; every other cookie
 /// is kept byte for byte. Nothing is copied when none of ours is there.
 pub(super) fn strip_cookies(req: &mut RequestHeader, cookies: &SessionCookies) {
+    // Most requests carry none of ours: nothing is copied then.
+    let ours = |v: &HeaderValue| v.to_str().is_ok_and(|v| cookies.holds_ours(v));
+    if !req.headers.get_all(http::header::COOKIE).iter().any(ours) {
+        return;
+    }
     let mut changed = false;
     let mut kept: Vec<HeaderValue> = Vec::new();
     for value in req.headers.get_all(http::header::COOKIE) {

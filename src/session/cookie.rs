@@ -253,21 +253,29 @@ impl SessionCookies {
     /// none of ours is in it, `Some(rest)` with ours removed and every other pair kept byte for
     /// byte, `None` when nothing is left (drop the header).
     pub fn strip<'h>(&self, header: &'h str) -> Option<Cow<'h, str>> {
-        let is_ours = |piece: &str| {
-            let name = piece.split_once('=').map_or(piece, |(n, _)| n).trim();
-            self.ours.iter().any(|o| **o == *name)
-        };
-        if !pieces(header).any(is_ours) {
+        if !self.holds_ours(header) {
             return Some(Cow::Borrowed(header));
         }
         let mut out = String::with_capacity(header.len());
-        for piece in pieces(header).filter(|p| !is_ours(p)) {
+        for piece in pieces(header).filter(|p| !self.is_ours(p)) {
             if !out.is_empty() {
                 out.push_str("; ");
             }
             out.push_str(piece);
         }
         (!out.is_empty()).then_some(Cow::Owned(out))
+    }
+}
+
+impl SessionCookies {
+    /// Whether a `Cookie` header holds one of verigate's cookies (then [`Self::strip`] changes it).
+    pub fn holds_ours(&self, header: &str) -> bool {
+        pieces(header).any(|p| self.is_ours(p))
+    }
+
+    fn is_ours(&self, piece: &str) -> bool {
+        let name = piece.split_once('=').map_or(piece, |(n, _)| n).trim();
+        self.ours.iter().any(|o| **o == *name)
     }
 }
 
