@@ -209,7 +209,7 @@ pub fn annotate_for(
     }
     if let Some(signer) = with.signer {
         let signed = sign(
-            signer,
+            Signing::Forwarded(signer),
             with.names,
             (provider, policy),
             judged,
@@ -235,7 +235,7 @@ pub fn assertion(
 ) -> Option<(HeaderName, http::HeaderValue)> {
     let signer = with.signer?;
     sign(
-        signer,
+        Signing::AssertionOnly(signer),
         with.names,
         (provider, policy),
         judged,
@@ -244,12 +244,20 @@ pub fn assertion(
         now,
     )
     .into_iter()
-    .find(|(name, _)| *name == with.names.assertion)
+    .next()
 }
 
-/// The signature headers for a request about to be forwarded with `covered`.
+/// What [`sign`] makes: the whole set for a forwarded request, or the assertion alone.
+#[derive(Clone, Copy)]
+enum Signing<'a> {
+    Forwarded(&'a Signer),
+    AssertionOnly(&'a Signer),
+}
+
+/// The signature headers for a request about to be forwarded with `covered` (or, for a
+/// forward-auth answer, only its assertion).
 fn sign(
-    signer: &Signer,
+    signing: Signing<'_>,
     names: &HeaderNames,
     (provider, policy): (ProviderName, &Policy),
     judged: &Judged,
@@ -280,17 +288,20 @@ fn sign(
             .and_then(|i| i.phone.as_deref()),
         extra: &extra,
     };
-    signer.sign(
-        &SignInput {
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            covered,
-            assertion_name: &names.assertion,
-            claims: &claims,
-        },
-        now,
-    )
+    let input = SignInput {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        covered,
+        assertion_name: &names.assertion,
+        claims: &claims,
+    };
+    match signing {
+        Signing::Forwarded(signer) => signer.sign(&input, now),
+        Signing::AssertionOnly(signer) => {
+            signer.assertion_header(&input, now).into_iter().collect()
+        }
+    }
 }
 
 /// Forwarded fields without an OpenID Connect name, under their config name, in the order of

@@ -285,21 +285,7 @@ impl Signer {
                 HeaderName::from_static("signature"),
                 ascii_value(sig.signature),
             ));
-            if let Some(jwt) = &self.jwt {
-                let jti = RandomToken::new(&mut rng);
-                let claims = ClaimSet {
-                    jwt,
-                    iat: created,
-                    exp: expires,
-                    jti: jti.as_str(),
-                    req,
-                };
-                match self.assertion(&claims, &mut scratch.claims) {
-                    Ok(token) => out.push((req.assertion_name.clone(), ascii_value(token))),
-                    // Only a failing `Serialize` of an `extra` value could get here.
-                    Err(e) => tracing::error!(error = %e, "could not build the JWT assertion"),
-                }
-            }
+            out.extend(self.jwt_header(req, (created, expires), &mut rng, &mut scratch.claims));
             for buf in [&mut scratch.base, &mut scratch.claims] {
                 if buf.capacity() > SCRATCH_KEEP_BYTES {
                     *buf = Vec::new();
@@ -307,6 +293,56 @@ impl Signer {
             }
         });
         out
+    }
+
+    /// The JWT assertion header alone, without the RFC 9421 signature (forward-auth: verigate
+    /// never sees the upstream request, the assertion is the proof); `None` without `jwt`.
+    pub fn assertion_header(
+        &self,
+        req: &SignInput<'_>,
+        now: jiff::Timestamp,
+    ) -> Option<(HeaderName, HeaderValue)> {
+        let created = now.as_second();
+        let expires = created.saturating_add(self.ttl_secs);
+        SCRATCH.with_borrow_mut(|scratch| {
+            let header = self.jwt_header(
+                req,
+                (created, expires),
+                &mut rand::rng(),
+                &mut scratch.claims,
+            );
+            if scratch.claims.capacity() > SCRATCH_KEEP_BYTES {
+                scratch.claims = Vec::new();
+            }
+            header
+        })
+    }
+
+    /// The assertion for `req`, issued at `iat` and expiring at `exp`, when `jwt` is on.
+    fn jwt_header(
+        &self,
+        req: &SignInput<'_>,
+        (iat, exp): (i64, i64),
+        rng: &mut impl rand::Rng,
+        buf: &mut Vec<u8>,
+    ) -> Option<(HeaderName, HeaderValue)> {
+        let jwt = self.jwt.as_ref()?;
+        let jti = RandomToken::new(rng);
+        let claims = ClaimSet {
+            jwt,
+            iat,
+            exp,
+            jti: jti.as_str(),
+            req,
+        };
+        match self.assertion(&claims, buf) {
+            Ok(token) => Some((req.assertion_name.clone(), ascii_value(token))),
+            // Only a failing `Serialize` of an `extra` value could get here.
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the JWT assertion");
+                None
+            }
+        }
     }
 
     /// `{"keys":[...]}` with every Ed25519 key (active and retired), never HMAC, for

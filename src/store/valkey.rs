@@ -154,18 +154,22 @@ impl ValkeyStore {
         })
     }
 
-    /// For `/readyz`: `PING`, through the breaker (while it is open the store counts as
-    /// unreachable; a ping after the open period is its probe). The error says why: refused,
+    /// For `/readyz`: `PING` through every thread's connection, through the breaker (while it
+    /// is open the store counts as unreachable; a ping after the open period is its probe). The error says why: refused,
     /// timed out, wrong password, TLS mismatch.
     pub async fn health(&self) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
-        let result = self
-            .run(Op::Ping, async move {
-                redis::cmd("PING").query_async::<String>(&mut c).await
-            })
-            .await
-            .map(drop);
-        self.count(Op::Ping, result.as_ref().map(|()| "ok"));
+        // Every thread's connection: a request thread's can fail alone (idled out, reset).
+        let mut result = Ok(());
+        for mut c in self.conns.all()? {
+            let pinged = self
+                .run(Op::Ping, async move {
+                    redis::cmd("PING").query_async::<String>(&mut c).await
+                })
+                .await
+                .map(drop);
+            self.count(Op::Ping, pinged.as_ref().map(|()| "ok"));
+            result = result.and(pinged);
+        }
         match result {
             Err(StoreError::CircuitOpen) => {
                 let last = self.last_failure.lock().ok().and_then(|l| l.clone());

@@ -131,3 +131,36 @@ fn assertion_is_not_covered_by_the_message_signature() {
     assert!(get(&out, "x-verified-assertion").is_some());
     assert!(!get(&out, "signature-input").unwrap().contains("assertion"));
 }
+
+#[test]
+fn the_assertion_alone_is_the_same_jwt_without_a_message_signature() {
+    // Forward-auth answers carry only the assertion: made alone, it is the full set's JWT
+    // (claims, key, expiry), checked with jsonwebtoken, and no RFC 9421 signature is computed.
+    let k = keys();
+    let s = signer(&k, "edge-1", true);
+    let (name, covered, claims) = (assertion_name(), covered(), claims());
+    let now = jiff::Timestamp::now();
+    let input = SignInput {
+        method: "POST",
+        path: "/certifications",
+        query: Some("from=popup"),
+        covered: &covered,
+        assertion_name: &name,
+        claims: &claims,
+    };
+    let (alone_name, alone) = s.assertion_header(&input, now).expect("an assertion");
+    assert_eq!(alone_name, name);
+    let full = s.sign(&input, now);
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(s.jwks()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find("edge-1").unwrap()).unwrap();
+    let decode = |token: &str| {
+        let v = validation(jsonwebtoken::Algorithm::EdDSA);
+        let mut c = jsonwebtoken::decode::<Value>(token, &key, &v).unwrap().claims;
+        c.as_object_mut().unwrap().remove("jti").expect("a jti");
+        c
+    };
+    let from_full = decode(get(&full, "x-verified-assertion").unwrap());
+    assert_eq!(decode(alone.to_str().unwrap()), from_full);
+    // Without `jwt` there is nothing to answer with.
+    assert!(signer(&k, "edge-1", false).assertion_header(&input, now).is_none());
+}

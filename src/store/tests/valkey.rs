@@ -213,6 +213,16 @@ async fn a_refused_command_or_a_full_store_does_not_open_the_breaker_single_use_
     for _ in 0..crate::provider::breaker::THRESHOLD * 2 {
         let put = s.put(&k, &found(&k), Duration::from_secs(60)).await;
         assert_eq!(put, Err(StoreError::Server("OOM")));
+        // Settled in one exchange: the refused write is its own answer, the release's NOPERM
+        // its own; neither is an outage.
+        let settled = s
+            .settle(
+                &k,
+                Some((&found(&k), Duration::from_secs(60))),
+                Some(&claim),
+            )
+            .await;
+        assert_eq!(settled, Err(StoreError::Server("OOM")));
     }
     full("0");
     // The store answered all along: single use still works, and /readyz is not told otherwise.
@@ -447,30 +457,41 @@ async fn connection_id(s: &ValkeyStore) -> i64 {
 }
 
 #[test]
-fn each_thread_sends_its_commands_on_its_own_connection() {
+fn each_thread_sends_its_commands_on_its_own_connection_and_the_ping_checks_each() {
     // One connection driven by another thread's runtime made every command cross threads twice.
     let server = ScratchServer::start();
-    let s = store(&server);
-    let both = Arc::new(std::sync::Barrier::new(2));
-    let on_a_thread = || {
-        let (s, both) = (s.clone(), both.clone());
+    let (s, metrics) = store_at(&server.url(), Duration::from_millis(500));
+    let (asked, pinged) = (
+        Arc::new(tokio::sync::Barrier::new(2)),
+        Arc::new(tokio::sync::Barrier::new(2)),
+    );
+    let on_a_thread = |pings: bool| {
+        let (s, asked, pinged) = (s.clone(), asked.clone(), pinged.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            let ids = rt.block_on(async {
-                let first = connection_id(&s).await;
-                (first, connection_id(&s).await)
-            });
-            // Both threads (and their runtimes) are alive while the other one asks.
-            both.wait();
-            ids
+            // Both threads' runtimes run while the other one asks: a shared connection driven
+            // by the other thread would answer (or fail), not hang.
+            rt.block_on(async {
+                let ids = (connection_id(&s).await, connection_id(&s).await);
+                asked.wait().await;
+                if pings {
+                    assert_eq!(s.health().await, Ok(()));
+                }
+                pinged.wait().await;
+                ids
+            })
         })
     };
-    let (a, b) = (on_a_thread(), on_a_thread());
+    let (a, b) = (on_a_thread(true), on_a_thread(false));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert_eq!(a.0, a.1, "a thread keeps its connection");
     assert_eq!(b.0, b.1, "a thread keeps its connection");
     assert_ne!(a.0, b.0, "two threads share no connection");
+    // One health check pinged both threads' connections, the other thread's too.
+    let text = String::from_utf8(metrics.render()).unwrap();
+    let series = r#"verigate_store_requests_total{op="ping",result="ok"} 2"#;
+    assert!(text.contains(series), "{series} in\n{text}");
 }

@@ -4,15 +4,19 @@
 //! A redis-rs `ConnectionManager` is driven by a task spawned on the runtime that first
 //! connects it. One manager for the whole process was therefore driven by whichever runtime
 //! sent the first command, in practice the `/readyz` ping's background service, and every
-//! request's command crossed to that thread and back: two wake-ups through an eventfd and two
+//! request's command crossed to that runtime's thread and back: two wake-ups through an eventfd and two
 //! context switches per command. On the bench machine that cost about 220 µs of CPU per cache
 //! miss (four to five commands) and tens of milliseconds of p99 under load (bench/RESULTS.md,
 //! "fleet"). One manager per thread keeps the whole exchange on the asking thread; a process
-//! holds as many connections as it has threads (pingora's `threads`, plus one for the ping).
+//! holds as many connections as it has threads that sent a command (pingora's `threads`, plus
+//! the ping's). pingora's runtime steals work, so a connection's driver may run on another
+//! worker of the same runtime; it never waits on another runtime. The `/readyz` ping goes
+//! through every thread's connection ([`PerThread::all`]), so each is checked, and kept from
+//! idling out behind a proxy or a server `timeout`, every second.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -23,6 +27,9 @@ struct Entry {
     store: u64,
     alive: Weak<()>,
     conn: ConnectionManager,
+    /// Held as long as the thread keeps the entry: the store's list of every thread's
+    /// connection (for the pings) skips entries of threads that have ended.
+    _held: Arc<()>,
 }
 
 thread_local! {
@@ -37,6 +44,9 @@ pub(super) struct PerThread {
     alive: Arc<()>,
     client: redis::Client,
     config: ConnectionManagerConfig,
+    /// Every thread's connection, for [`PerThread::all`]. Locked when a thread makes its
+    /// connection and by the once-a-second ping, never by a request's command.
+    every: Mutex<Vec<(Weak<()>, ConnectionManager)>>,
 }
 
 impl PerThread {
@@ -47,7 +57,20 @@ impl PerThread {
             alive: Arc::new(()),
             client,
             config,
+            every: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Every live thread's connection (this thread's made if it has none yet): what the
+    /// `/readyz` ping sends through, so each is checked, and kept from idling out, every
+    /// second, not only the ping's own.
+    pub(super) fn all(&self) -> Result<Vec<ConnectionManager>, StoreError> {
+        let own = self.get()?;
+        let Ok(mut every) = self.every.lock() else {
+            return Ok(vec![own]);
+        };
+        every.retain(|(held, _)| held.strong_count() > 0);
+        Ok(every.iter().map(|(_, conn)| conn.clone()).collect())
     }
 
     /// This thread's connection (a cheap clone), made on its first command. Not connected
@@ -63,16 +86,24 @@ impl PerThread {
             return Ok(conn);
         }
         let made = self.make()?;
+        let held = Arc::new(());
         // A thread being torn down has no thread-locals left: the connection is its own then.
-        let _ = CONNECTIONS.try_with(|c| {
+        let kept = CONNECTIONS.try_with(|c| {
             let mut c = c.borrow_mut();
             c.retain(|e| e.alive.strong_count() > 0);
             c.push(Entry {
                 store: self.id,
                 alive: Arc::downgrade(&self.alive),
                 conn: made.clone(),
+                _held: held.clone(),
             });
         });
+        if kept.is_ok()
+            && let Ok(mut every) = self.every.lock()
+        {
+            every.retain(|(h, _)| h.strong_count() > 0);
+            every.push((Arc::downgrade(&held), made.clone()));
+        }
         Ok(made)
     }
 

@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use super::{Op, ValkeyStore, put_label, px};
+use super::errors::classify;
+use super::{Op, ValkeyStore, px};
 use crate::resolve::Resolved;
 use crate::store::{CacheKey, Claim, Lookup, Peek, StoreError};
 
@@ -152,13 +153,21 @@ impl ValkeyStore {
     ) -> Result<(), StoreError> {
         let put = answer.map(|(value, ttl)| self.put_command(key, value, ttl));
         let mut p = redis::pipe();
+        // One command's refusal (OOM, NOPERM) is that command's answer, not the exchange's: the
+        // other still counts, and a store that answered never looks unreachable to the breaker.
+        p.ignore_errors();
         let mut ops = Vec::with_capacity(2);
+        let mut unsent = None;
         match put {
             Some(Ok(cmd)) => {
                 p.add_command(cmd);
                 ops.push(Op::Put);
             }
-            Some(Err(e)) => self.count(Op::Put, Err(&e)),
+            Some(Err(e)) => {
+                // Too large to store: the claim is still given up.
+                self.count(Op::Put, Err(&e));
+                unsent = Some(e);
+            }
             None => {}
         }
         if let Some(claim) = claim {
@@ -166,7 +175,7 @@ impl ValkeyStore {
             ops.push(Op::Release);
         }
         let Some(&first) = ops.first() else {
-            return Ok(());
+            return unsent.map_or(Ok(()), Err);
         };
         let mut conn = self.conn()?;
         let replies = self
@@ -174,7 +183,8 @@ impl ValkeyStore {
                 p.query_async::<Vec<redis::Value>>(&mut conn).await
             })
             .await;
-        settled(self, &ops, replies)
+        let sent = settled(self, &ops, replies);
+        unsent.map_or(sent, Err)
     }
 }
 
@@ -193,19 +203,21 @@ fn settled(
             return Err(e);
         }
     };
+    let mut first_error = None;
     for (&op, reply) in ops.iter().zip(&replies) {
-        let label = match op {
-            Op::Put => put_label(
-                redis::from_redis_value_ref::<Option<String>>(reply)
-                    .ok()
-                    .flatten()
-                    .as_ref(),
-            ),
-            _ => release_label(redis::from_redis_value_ref::<i64>(reply).unwrap_or(0)),
+        let label = match (op, reply) {
+            (_, redis::Value::ServerError(refused)) => Err(classify(&refused.clone().into())),
+            (Op::Put, redis::Value::Okay) => Ok("ok"),
+            (Op::Put, redis::Value::Nil) => Ok("kept"),
+            (Op::Release, redis::Value::Int(deleted)) => Ok(release_label(*deleted)),
+            _ => Err(StoreError::Server("unparseable")),
         };
-        store.count(op, Ok(label));
+        store.count(op, label.as_ref().copied());
+        if let Err(e) = label {
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 fn release_label(deleted: i64) -> &'static str {
