@@ -155,12 +155,18 @@ fn the_assertion_alone_is_the_same_jwt_without_a_message_signature() {
     let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find("edge-1").unwrap()).unwrap();
     let decode = |token: &str| {
         let v = validation(jsonwebtoken::Algorithm::EdDSA);
-        let mut c = jsonwebtoken::decode::<Value>(token, &key, &v).unwrap().claims;
+        let mut c = jsonwebtoken::decode::<Value>(token, &key, &v)
+            .unwrap()
+            .claims;
         c.as_object_mut().unwrap().remove("jti").expect("a jti");
         c
     };
     let from_full = decode(get(&full, "x-verified-assertion").unwrap());
     assert_eq!(decode(alone.to_str().unwrap()), from_full);
     // Without `jwt` there is nothing to answer with.
-    assert!(signer(&k, "edge-1", false).assertion_header(&input, now).is_none());
+    assert!(
+        signer(&k, "edge-1", false)
+            .assertion_header(&input, now)
+            .is_none()
+    );
 }
