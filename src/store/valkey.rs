@@ -154,28 +154,48 @@ impl ValkeyStore {
         })
     }
 
-    /// For `/readyz`: `PING` through every thread's connection, through the breaker (while it
-    /// is open the store counts as unreachable; a ping after the open period is its probe). The error says why: refused,
+    /// For `/readyz`: `PING`, through the breaker (while it is open the store counts as
+    /// unreachable; a ping after the open period is its probe); then, if the store answered,
+    /// through every other thread's connection too ([`conns`]). The error says why: refused,
     /// timed out, wrong password, TLS mismatch.
     pub async fn health(&self) -> Result<(), StoreError> {
-        // Every thread's connection: a request thread's can fail alone (idled out, reset).
-        let mut result = Ok(());
-        for mut c in self.conns.all()? {
-            let pinged = self
-                .run(Op::Ping, async move {
-                    redis::cmd("PING").query_async::<String>(&mut c).await
-                })
-                .await
-                .map(drop);
-            self.count(Op::Ping, pinged.as_ref().map(|()| "ok"));
-            result = result.and(pinged);
-        }
+        let mut c = self.conn()?;
+        let result = self
+            .run(Op::Ping, async move {
+                redis::cmd("PING").query_async::<String>(&mut c).await
+            })
+            .await
+            .map(drop);
+        self.count(Op::Ping, result.as_ref().map(|()| "ok"));
         match result {
+            Ok(()) => {
+                self.ping_the_others().await;
+                Ok(())
+            }
             Err(StoreError::CircuitOpen) => {
                 let last = self.last_failure.lock().ok().and_then(|l| l.clone());
                 Err(last.unwrap_or(StoreError::CircuitOpen))
             }
-            other => other,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pings the request threads' connections (counted, bounded by `timeout_ms`), outside the
+    /// breaker: after a store restart each stale connection fails once and reconnects, and
+    /// `threads` of them in a row must not open the breaker that single use answers 503 by.
+    async fn ping_the_others(&self) {
+        for mut c in self.conns.others() {
+            let pinged = tokio::time::timeout(
+                self.timeout,
+                redis::cmd("PING").query_async::<String>(&mut c),
+            )
+            .await;
+            let pinged = match pinged {
+                Ok(Ok(_)) => Ok("ok"),
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => Err(StoreError::Timeout),
+            };
+            self.count(Op::Ping, pinged.as_ref().copied());
         }
     }
 

@@ -10,9 +10,10 @@
 //! "fleet"). One manager per thread keeps the whole exchange on the asking thread; a process
 //! holds as many connections as it has threads that sent a command (pingora's `threads`, plus
 //! the ping's). pingora's runtime steals work, so a connection's driver may run on another
-//! worker of the same runtime; it never waits on another runtime. The `/readyz` ping goes
-//! through every thread's connection ([`PerThread::all`]), so each is checked, and kept from
-//! idling out behind a proxy or a server `timeout`, every second.
+//! worker of the same runtime; it never waits on another runtime. The `/readyz` ping also goes
+//! through every other thread's connection ([`PerThread::others`]), so each is kept from idling
+//! out behind a proxy or a server `timeout` and, after a store restart, reconnected within a
+//! second rather than by a request.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,16 +62,28 @@ impl PerThread {
         }
     }
 
-    /// Every live thread's connection (this thread's made if it has none yet): what the
-    /// `/readyz` ping sends through, so each is checked, and kept from idling out, every
-    /// second, not only the ping's own.
-    pub(super) fn all(&self) -> Result<Vec<ConnectionManager>, StoreError> {
-        let own = self.get()?;
+    /// Every other live thread's connection: what the `/readyz` ping also sends through, so
+    /// each is kept from idling out and, after a store restart, reconnected within a second,
+    /// not only the ping's own.
+    pub(super) fn others(&self) -> Vec<ConnectionManager> {
+        let own = CONNECTIONS
+            .try_with(|c| {
+                c.borrow()
+                    .iter()
+                    .find(|e| e.store == self.id)
+                    .map(|e| Arc::as_ptr(&e._held))
+            })
+            .ok()
+            .flatten();
         let Ok(mut every) = self.every.lock() else {
-            return Ok(vec![own]);
+            return Vec::new();
         };
         every.retain(|(held, _)| held.strong_count() > 0);
-        Ok(every.iter().map(|(_, conn)| conn.clone()).collect())
+        every
+            .iter()
+            .filter(|(held, _)| Some(held.as_ptr()) != own)
+            .map(|(_, conn)| conn.clone())
+            .collect()
     }
 
     /// This thread's connection (a cheap clone), made on its first command. Not connected
