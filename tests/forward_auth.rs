@@ -21,6 +21,19 @@ struct Edge {
 
 impl Drop for Edge {
     fn drop(&mut self) {
+        // SIGTERM, so nginx's master stops its workers (a SIGKILLed master leaves them running);
+        // SIGKILL only if it has not exited within a few seconds.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with our own child's pid and a valid signal has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
