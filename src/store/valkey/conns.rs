@@ -1,19 +1,19 @@
-//! The store's connections: one per thread, so a command is written, and its reply read, on
-//! the thread whose request asked.
+//! The store's connections: one per thread, so a command is written, and its reply read, by
+//! the runtime whose request asked.
 //!
 //! A redis-rs `ConnectionManager` is driven by a task spawned on the runtime that first
 //! connects it. One manager for the whole process was therefore driven by whichever runtime
 //! sent the first command, in practice the `/readyz` ping's background service, and every
-//! request's command crossed to that runtime's thread and back: two wake-ups through an eventfd and two
-//! context switches per command. On the bench machine that cost about 220 µs of CPU per cache
-//! miss (four to five commands) and tens of milliseconds of p99 under load (bench/RESULTS.md,
-//! "fleet"). One manager per thread keeps the whole exchange on the asking thread; a process
-//! holds as many connections as it has threads that sent a command (pingora's `threads`, plus
-//! the ping's). pingora's runtime steals work, so a connection's driver may run on another
-//! worker of the same runtime; it never waits on another runtime. The `/readyz` ping also goes
-//! through every other thread's connection ([`PerThread::others`]), so each is kept from idling
-//! out behind a proxy or a server `timeout` and, after a store restart, reconnected within a
-//! second rather than by a request.
+//! request's command crossed to that runtime's thread and back: two wake-ups through an
+//! eventfd and two context switches per command. On the bench machine that cost about 220 µs
+//! of CPU per cache miss (four to five commands then) and about 12 ms of p99 at 16 connections
+//! (bench/RESULTS.md, the fleet scenarios). One manager per thread keeps the exchange on the
+//! asking runtime; a process holds as many connections as it has threads that sent a command
+//! (pingora's `threads`, plus the ping's). pingora's runtime steals work, so a connection's
+//! driver may run on another worker of the same runtime; it never waits on another runtime.
+//! The `/readyz` ping also goes through every other thread's connection
+//! ([`PerThread::others`]), so each is kept from idling out behind a proxy or a server
+//! `timeout` and, after a store restart, reconnected within a second rather than by a request.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +30,7 @@ struct Entry {
     conn: ConnectionManager,
     /// Held as long as the thread keeps the entry: the store's list of every thread's
     /// connection (for the pings) skips entries of threads that have ended.
-    _held: Arc<()>,
+    held: Arc<()>,
 }
 
 thread_local! {
@@ -45,7 +45,7 @@ pub(super) struct PerThread {
     alive: Arc<()>,
     client: redis::Client,
     config: ConnectionManagerConfig,
-    /// Every thread's connection, for [`PerThread::all`]. Locked when a thread makes its
+    /// Every thread's connection, for [`PerThread::others`]. Locked when a thread makes its
     /// connection and by the once-a-second ping, never by a request's command.
     every: Mutex<Vec<(Weak<()>, ConnectionManager)>>,
 }
@@ -71,7 +71,7 @@ impl PerThread {
                 c.borrow()
                     .iter()
                     .find(|e| e.store == self.id)
-                    .map(|e| Arc::as_ptr(&e._held))
+                    .map(|e| Arc::as_ptr(&e.held))
             })
             .ok()
             .flatten();
@@ -108,7 +108,7 @@ impl PerThread {
                 store: self.id,
                 alive: Arc::downgrade(&self.alive),
                 conn: made.clone(),
-                _held: held.clone(),
+                held: held.clone(),
             });
         });
         if kept.is_ok()
