@@ -122,6 +122,11 @@ async fn an_adult_gets_a_session_and_the_app_the_identity_headers_without_our_co
     assert_eq!(app.header("x-verified-imp-uid"), Some(imp_uid.as_str()));
     assert!(app.header("x-verified-age").is_some());
     assert_eq!(app.header("cookie"), Some("theme=dark; lang=ko"));
+    // A cookie of the app's in raw UTF-8 (a Korean value, not percent-encoded): ours still
+    // opens and is still removed, the app's is kept byte for byte.
+    let resp = get_with(&s, "/adult/videos", &format!("nick=홍길동; {pair}")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(s.last().header("cookie"), Some("nick=홍길동"));
     // Only our cookies: the header is dropped.
     get_with(&s, "/adult/x", &pair).await;
     assert_eq!(s.last().header("cookie"), None);

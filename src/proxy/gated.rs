@@ -45,26 +45,33 @@ pub(super) fn normalise(req: &mut RequestHeader) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// A `Cookie` header as text: UTF-8, not only visible ASCII (`HeaderValue::to_str`), since
+/// apps do set raw UTF-8 values (a Korean nickname), and a session beside one must still open
+/// and still be kept from the app.
+fn cookie_text(v: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(v.as_bytes()).ok()
+}
+
 /// The request's `Cookie` headers, as text.
 pub(super) fn cookie_headers(req: &RequestHeader) -> impl Iterator<Item = &str> {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(cookie_text)
 }
 
 /// Removes verigate's cookies from the `Cookie` headers the app receives; every other cookie
 /// is kept byte for byte. Nothing is copied when none of ours is there.
 pub(super) fn strip_cookies(req: &mut RequestHeader, cookies: &SessionCookies) {
     // Most requests carry none of ours: nothing is copied then.
-    let ours = |v: &HeaderValue| v.to_str().is_ok_and(|v| cookies.holds_ours(v));
+    let ours = |v: &HeaderValue| cookie_text(v).is_some_and(|v| cookies.holds_ours(v));
     if !req.headers.get_all(http::header::COOKIE).iter().any(ours) {
         return;
     }
     let mut changed = false;
     let mut kept: Vec<HeaderValue> = Vec::new();
     for value in req.headers.get_all(http::header::COOKIE) {
-        match value.to_str().ok().map(|v| cookies.strip(v)) {
+        match cookie_text(value).map(|v| cookies.strip(v)) {
             Some(Some(Cow::Borrowed(_))) | None => kept.push(value.clone()),
             Some(Some(Cow::Owned(rest))) => {
                 changed = true;
