@@ -68,23 +68,16 @@ pub(super) fn strip_cookies(req: &mut RequestHeader, cookies: &SessionCookies) {
     if !req.headers.get_all(http::header::COOKIE).iter().any(ours) {
         return;
     }
-    let mut changed = false;
-    let mut kept: Vec<HeaderValue> = Vec::new();
-    for value in req.headers.get_all(http::header::COOKIE) {
-        match cookie_text(value).map(|v| cookies.strip(v)) {
-            Some(Some(Cow::Borrowed(_))) | None => kept.push(value.clone()),
-            Some(Some(Cow::Owned(rest))) => {
-                changed = true;
-                if let Ok(v) = HeaderValue::from_str(&rest) {
-                    kept.push(v);
-                }
-            }
-            Some(None) => changed = true,
-        }
-    }
-    if !changed {
-        return;
-    }
+    let kept: Vec<HeaderValue> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| match cookie_text(value).map(|v| cookies.strip(v)) {
+            Some(Some(Cow::Borrowed(_))) | None => Some(value.clone()),
+            Some(Some(Cow::Owned(rest))) => HeaderValue::from_str(&rest).ok(),
+            Some(None) => None,
+        })
+        .collect();
     while req.remove_header(&http::header::COOKIE).is_some() {}
     for v in kept {
         let _ = req.append_header(http::header::COOKIE, v);

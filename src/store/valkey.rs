@@ -185,17 +185,12 @@ impl ValkeyStore {
     /// `threads` of them in a row must not open the breaker that single use answers 503 by.
     async fn ping_the_others(&self) {
         for mut c in self.conns.others() {
-            let pinged = tokio::time::timeout(
-                self.timeout,
-                redis::cmd("PING").query_async::<String>(&mut c),
-            )
-            .await;
-            let pinged = match pinged {
-                Ok(Ok(_)) => Ok("ok"),
-                Ok(Err(e)) => Err(classify(&e)),
-                Err(_) => Err(StoreError::Timeout),
-            };
-            self.count(Op::Ping, pinged.as_ref().copied());
+            let pinged = self
+                .timed(Op::Ping, async move {
+                    redis::cmd("PING").query_async::<String>(&mut c).await
+                })
+                .await;
+            self.count(Op::Ping, pinged.as_ref().map(|_| "ok"));
         }
     }
 
@@ -215,13 +210,7 @@ impl ValkeyStore {
         call: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, StoreError> {
         let permit = self.breaker.admit().map_err(|_| StoreError::CircuitOpen)?;
-        let timer = self.metrics.store_timer(op.as_str()).start_timer();
-        let result = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify(&e)),
-            Err(_) => Err(StoreError::Timeout),
-        };
-        timer.observe_duration();
+        let result = self.timed(op, call).await;
         // A reply, even an error (NOPERM, OOM, READONLY), shows the store reachable: only a
         // store that cannot be reached or talked to opens the breaker single use relies on.
         let transition = match &result {
@@ -241,6 +230,22 @@ impl ValkeyStore {
             Some(Transition::Closed) => tracing::info!("the store answers again: circuit closed"),
             None => {}
         }
+        result
+    }
+
+    /// One command, bounded by `timeout_ms`, timed, its error classified; no breaker.
+    async fn timed<T>(
+        &self,
+        op: Op,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let timer = self.metrics.store_timer(op.as_str()).start_timer();
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(&e)),
+            Err(_) => Err(StoreError::Timeout),
+        };
+        timer.observe_duration();
         result
     }
 
@@ -319,12 +324,16 @@ impl ValkeyStore {
         sealed: Option<String>,
         pttl: i64,
     ) -> Result<Option<SharedEntry>, StoreError> {
-        let Some(sealed) = sealed else {
-            return Ok(None);
-        };
+        sealed
+            .map(|sealed| self.opened(key, &sealed, pttl))
+            .transpose()
+    }
+
+    /// Opens a value stored under `key` with `pttl` ms left.
+    fn opened(&self, key: &CacheKey, sealed: &str, pttl: i64) -> Result<SharedEntry, StoreError> {
         let (plain, _) = self
             .sealer
-            .open(&self.purpose, &sealed)
+            .open(&self.purpose, sealed)
             .ok_or(StoreError::Unreadable)?;
         let value = value::decode(key, &plain).ok_or(StoreError::Unreadable)?;
         // -1: no expiry (not written by verigate); the local lifetimes still bound the copy.
@@ -332,7 +341,7 @@ impl ValkeyStore {
             -1 => Duration::MAX,
             ms => Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
         };
-        Ok(Some(SharedEntry { value, ttl }))
+        Ok(SharedEntry { value, ttl })
     }
 
     /// The `SET` that stores `value` sealed for `ttl`; answered `OK` (stored) or nil (kept).

@@ -120,9 +120,7 @@ impl ValkeyStore {
             })
             .await;
         let looked = match answered {
-            Ok((Some(sealed), pttl)) => self
-                .entry(key, Some(sealed), pttl)
-                .map(|e| e.map_or(Lookup::Held, Lookup::Stored)),
+            Ok((Some(sealed), pttl)) => self.opened(key, &sealed, pttl).map(Lookup::Stored),
             Ok((None, 1)) => Ok(Lookup::Claimed(Claim(token))),
             Ok((None, _)) => Ok(Lookup::Held),
             Err(e) => Err(e),
