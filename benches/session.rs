@@ -22,7 +22,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
-use verigate::config::{KeyAlg, KeyMaterial, Secret, SigningKey, SigningSettings};
+use verigate::config::{KeyAlg, KeyMaterial, Secret, SigningKey};
 use verigate::headers::HeaderNames;
 use verigate::identity::Identity;
 use verigate::imp_uid::ImpUid;
@@ -33,7 +33,7 @@ use verigate::signing::{Signer, keygen_ed25519, keygen_hmac};
 use verigate::verify::{self, Annotator, Judged, Request};
 
 mod common;
-use common::ThreadCpuTime;
+use common::{ThreadCpuTime, signer};
 
 fn cookies() -> SessionCookies {
     let settings = CookieSettings {
@@ -71,18 +71,6 @@ fn policy() -> Policy {
         timezone: jiff::tz::TimeZone::get("Asia/Seoul").expect("Asia/Seoul"),
         max_certification_age: None,
     }
-}
-
-fn signer(key: SigningKey, jwt: bool) -> Signer {
-    Signer::from_settings(&SigningSettings {
-        active_key: key.id.clone(),
-        signature_ttl: Duration::from_secs(60),
-        jwt,
-        issuer: "verigate".to_owned(),
-        audience: "legacy-app".to_owned(),
-        keys: vec![key],
-    })
-    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// An HMAC-SHA256 signer without the JWT, and an Ed25519 one with it.

@@ -9,16 +9,15 @@
 //! throughput criterion prints (elements per second) is signatures per second per core.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderName, HeaderValue};
-use verigate::config::{KeyAlg, KeyMaterial, Secret, SigningKey, SigningSettings};
-use verigate::signing::{AssertionClaims, SignInput, Signer, keygen_ed25519, keygen_hmac};
+use verigate::config::{KeyAlg, KeyMaterial, Secret, SigningKey};
+use verigate::signing::{AssertionClaims, SignInput, keygen_ed25519, keygen_hmac};
 
 mod common;
-use common::ThreadCpuTime;
+use common::{ThreadCpuTime, signer};
 
 fn header(name: &'static str, value: &str) -> (HeaderName, HeaderValue) {
     (
@@ -59,18 +58,6 @@ fn claims() -> AssertionClaims<'static> {
         phone_number: None,
         extra: &[],
     }
-}
-
-fn signer(key: SigningKey, jwt: bool) -> Signer {
-    Signer::from_settings(&SigningSettings {
-        active_key: key.id.clone(),
-        signature_ttl: Duration::from_secs(60),
-        jwt,
-        issuer: "verigate".to_owned(),
-        audience: "legacy-app".to_owned(),
-        keys: vec![key],
-    })
-    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn bench_sign(c: &mut Criterion<ThreadCpuTime>) {

@@ -157,15 +157,21 @@ fn headers_without_our_cookies_and_local_rds_are_not_copied() {
     assert_eq!(n, 0);
 }
 
-#[test]
-fn opening_a_session_in_warm_scratch_allocates_only_the_sessions_own_strings() {
-    let c = cookies();
-    let now = Timestamp::from_second(1_780_000_000).unwrap();
+/// A certified adult's identity, certified at `now`.
+fn adult_identity(now: Timestamp) -> Identity {
     let mut id = Identity::empty(ImpUid::parse("imp_045262694732").unwrap());
     id.certified = true;
     id.certified_at = Some(now);
     id.name = Some("홍길동".into());
     id.birth_date = Some(jiff::civil::date(1976, 11, 7));
+    id
+}
+
+#[test]
+fn opening_a_session_in_warm_scratch_allocates_only_the_sessions_own_strings() {
+    let c = cookies();
+    let now = Timestamp::from_second(1_780_000_000).unwrap();
+    let id = adult_identity(now);
     let s = Session::new(Provider::IamportV1, &id, &[], now, c.ttl());
     let value = c.seal_session(&s).unwrap();
     let header = format!("theme=dark; __Host-verigate={value}");
@@ -188,11 +194,7 @@ fn judging_a_session_allocates_nothing_and_its_headers_only_themselves() {
     use verigate::headers::HeaderNames;
     use verigate::verify::{Annotator, Judged, Request, annotate_for};
     let now = Timestamp::from_second(1_780_000_000).unwrap();
-    let mut id = Identity::empty(ImpUid::parse("imp_045262694732").unwrap());
-    id.certified = true;
-    id.certified_at = Some(now);
-    id.name = Some("홍길동".into());
-    id.birth_date = Some(jiff::civil::date(1976, 11, 7));
+    let id = adult_identity(now);
     let s = Session::new(Provider::PortOneV2, &id, &[], now, Duration::from_secs(60));
     let policy = adult();
     let (judgement, n) = allocations(|| policy.judge_session(&s.identity, now));

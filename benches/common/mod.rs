@@ -1,4 +1,5 @@
-//! What the benches share: criterion's measurement of the benchmark thread's CPU time.
+//! What the benches share: criterion's measurement of the benchmark thread's CPU time, and
+//! the signer the signing and session benches sign with.
 
 use std::time::Duration;
 
@@ -42,4 +43,18 @@ impl Measurement for ThreadCpuTime {
         // Nanoseconds, like wall time, so criterion's duration formatting applies.
         self.0.formatter()
     }
+}
+
+/// A signer with `key` alone, the JWT on or off (`benches/route.rs` signs nothing).
+#[allow(dead_code)]
+pub fn signer(key: verigate::config::SigningKey, jwt: bool) -> verigate::signing::Signer {
+    verigate::signing::Signer::from_settings(&verigate::config::SigningSettings {
+        active_key: key.id.clone(),
+        signature_ttl: Duration::from_secs(60),
+        jwt,
+        issuer: "verigate".to_owned(),
+        audience: "legacy-app".to_owned(),
+        keys: vec![key],
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
