@@ -4,13 +4,14 @@
 //! then the three together as `proxy/gated.rs` runs them.
 //!
 //! - `open/cookie-header`: the session among other cookies in a `Cookie` header, as the proxy
-//!   finds it (`SessionCookies::session_from`); `open/warm-scratch`: the value alone into a
-//!   reused buffer (`open_session_in`).
+//!   finds it (`SessionCookies::session_from`): after the first use, one of the sessions the
+//!   configuration keeps; `open/warm-scratch`: the value alone opened (AEAD and decoding) into
+//!   a reused buffer (`open_session_in`), what a session's first use costs.
 //! - `judge`: `Policy::judge_session` (age on today's date in Seoul, by years).
 //! - `headers/*`: `verify::annotate_for` for a `GET` without a body: the `x-verified-*` set,
 //!   then the RFC 9421 signature (and JWT) when signing.
-//! - `gated/*`: open + judge + the judged identity (`Arc` of the session's person, as the proxy
-//!   builds it) + headers.
+//! - `gated/*`: open (kept) + judge + the judged identity (the session's person, shared) +
+//!   headers.
 //!
 //! `cargo bench --bench session -- --warm-up-time 1 --measurement-time 3`. Time is the
 //! benchmark thread's CPU time, as in the signing bench.
@@ -125,7 +126,7 @@ fn bench_session(c: &mut Criterion<ThreadCpuTime>) {
     let judged = Judged {
         judgement,
         id: Some(opened.session.identity.imp_uid.clone()),
-        identity: Some(Arc::new(opened.session.identity.clone())),
+        identity: Some(Arc::clone(&opened.session.identity)),
     };
     let provider = opened.session.provider.name();
     let annotator = |signer| Annotator {
@@ -165,7 +166,7 @@ fn bench_session(c: &mut Criterion<ThreadCpuTime>) {
                 let judged = Judged {
                     judgement: policy.judge_session(identity, now),
                     id: Some(identity.imp_uid.clone()),
-                    identity: Some(Arc::new(identity.clone())),
+                    identity: Some(Arc::clone(identity)),
                 };
                 let provider = opened.session.provider.name();
                 Some(verify::annotate_for(

@@ -156,7 +156,7 @@ async fn auth(
         public_url: sessions.public_url.as_ref(),
     };
     let policy_of = |name: &str| rt.router().gate(name).map(|g| &*g.policy);
-    let session_of = opened.as_ref().map(|o| &o.session);
+    let session_of = opened.as_ref().map(|o| &*o.session);
     let mut answer = forward_auth::answer(&asked, policy_of, session_of, &settings, ctx.now);
     ctx.verdict = answer.judgement.map(|j| j.verdict);
     if let (Some(judgement), Some(opened), 200) = (answer.judgement, &opened, answer.status)
@@ -167,7 +167,7 @@ async fn auth(
         let judged = Judged {
             judgement,
             id: Some(opened.session.identity.imp_uid.clone()),
-            identity: Some(std::sync::Arc::new(opened.session.identity.clone())),
+            identity: Some(std::sync::Arc::clone(&opened.session.identity)),
         };
         let original = Request {
             method: &answer.original.method,

@@ -108,7 +108,7 @@ pub(super) async fn serve(
         query: req.uri.query(),
     };
     let decision = gate::decide(
-        opened.as_ref().map(|o| &o.session),
+        opened.as_ref().map(|o| &*o.session),
         &gate.policy,
         &asked,
         ctx.now,
@@ -121,18 +121,18 @@ pub(super) async fn serve(
                 return reply::refuse(session, ctx, &refusal, RequestOutcome::Invalid, &[]).await;
             };
             ctx.verdict = Some(judgement.verdict);
-            // Re-sealed under the current key only when an older one opened it (rare); then
-            // the opened identity moves into the judgement instead of being copied.
+            // Re-sealed under the current key only when an older one opened it (rare). The
+            // identity is shared with the kept session, never copied.
             let reseal = opened
                 .reseal
                 .then(|| sessions.cookies.issue(&opened.session, ctx.now).ok())
                 .flatten();
             let provider = opened.session.provider;
-            let identity = opened.session.identity;
+            let identity = &opened.session.identity;
             let judged = Judged {
                 judgement,
                 id: Some(identity.imp_uid.clone()),
-                identity: Some(Arc::new(identity)),
+                identity: Some(Arc::clone(identity)),
             };
             pass(session, ctx, rt, gate, (provider, reseal), &judged).await
         }

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -33,8 +34,9 @@ pub const ISSUED_SKEW: Duration = Duration::from_secs(5 * 60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub provider: Provider,
-    /// Certified, with only the name, birth date, `certified_at` and the forwarded fields set.
-    pub identity: Identity,
+    /// Certified, with only the name, birth date, `certified_at` and the forwarded fields set;
+    /// shared, so a gated request hands it on without copying its strings.
+    pub identity: Arc<Identity>,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -67,7 +69,7 @@ impl Session {
         }
         Session {
             provider,
-            identity: kept,
+            identity: Arc::new(kept),
             issued_at,
             expires_at: add(issued_at, ttl),
         }
@@ -182,7 +184,7 @@ impl<'a> SessionWire<'a> {
         id.merchant_uid = boxed(self.mu);
         Some(Session {
             provider: self.p,
-            identity: id,
+            identity: Arc::new(id),
             issued_at: from_secs(self.ia)?,
             expires_at: from_secs(self.ex)?,
         })

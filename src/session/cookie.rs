@@ -10,6 +10,8 @@
 //! upstream; every other cookie is passed on byte for byte.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -23,6 +25,10 @@ use crate::seal::{KeyStatus, Purpose, SealError, Sealer};
 const MAX_TRIES: usize = 4;
 /// Longest configurable cookie name.
 pub const MAX_NAME_LEN: usize = 64;
+/// Opened sessions kept per configuration ([`Opened`]): about 0.6 KiB each.
+const OPENED_CAPACITY: u64 = 10_000;
+/// An opened session not used for this long is dropped from memory.
+const OPENED_IDLE: Duration = Duration::from_secs(5 * 60);
 
 /// The `SameSite` attribute of the session cookie (`session.same_site`: `"lax"` or `"strict"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -69,8 +75,22 @@ pub enum CookieError {
 /// A session that opened, and whether it should be re-sealed under the current key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
-    pub session: Session,
+    pub session: Arc<Session>,
     pub reseal: bool,
+}
+
+/// The sessions this configuration opened, by sealed value, so that a visitor's next requests
+/// skip the AEAD open and the decoding (and allocate nothing). Only values that opened to a
+/// live session are kept: a forged or stale cookie is opened, and refused, every time, and
+/// cannot push a real one out. Liveness is judged again on every use; a reload builds new
+/// [`SessionCookies`], so a removed secret's sessions are never served from here.
+struct OpenedCache(moka::sync::Cache<Box<str>, Opened>);
+
+impl fmt::Debug for OpenedCache {
+    /// The count only: the entries hold names and birth dates.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OpenedCache({} sessions)", self.0.entry_count())
+    }
 }
 
 /// The session and state cookies of one configuration: names, attributes, and the sealer.
@@ -86,6 +106,7 @@ pub struct SessionCookies {
     same_site: SameSite,
     ttl: Duration,
     sealer: Sealer,
+    opened: OpenedCache,
 }
 
 /// Whether `name` can be the base name of the cookies: 1 to [`MAX_NAME_LEN`] of
@@ -126,6 +147,12 @@ impl SessionCookies {
             same_site: settings.same_site,
             ttl: settings.ttl,
             sealer,
+            opened: OpenedCache(
+                moka::sync::Cache::builder()
+                    .max_capacity(OPENED_CAPACITY)
+                    .time_to_idle(OPENED_IDLE)
+                    .build(),
+            ),
         })
     }
 
@@ -155,14 +182,20 @@ impl SessionCookies {
             .seal(&self.session_purpose, &encode_session(session)?)
     }
 
-    /// The session in a sealed value, if it opens and is live at `now`.
+    /// The session in a sealed value, if it opens and is live at `now`: from the sessions
+    /// this configuration already opened when it is one of them, else opened (and kept).
     pub fn open_session(&self, value: &str, now: Timestamp) -> Option<Opened> {
-        self.open_session_in(value, now, &mut Zeroizing::new(Vec::new()))
+        if let Some(opened) = self.opened.0.get(value) {
+            let s = &opened.session;
+            return live(s.issued_at, s.expires_at, now, self.ttl).then_some(opened);
+        }
+        let opened = self.open_session_in(value, now, &mut Zeroizing::new(Vec::new()))?;
+        self.opened.0.insert(value.into(), opened.clone());
+        Some(opened)
     }
 
-    /// As [`SessionCookies::open_session`], decrypting in the caller's scratch buffer (a
-    /// thread-local one saves the allocation per request); the buffer is zeroized afterwards
-    /// and keeps its capacity.
+    /// The sealed value opened (never from the kept sessions, and not kept), decrypting in the
+    /// caller's scratch buffer; the buffer is zeroized afterwards and keeps its capacity.
     pub fn open_session_in(
         &self,
         value: &str,
@@ -176,7 +209,7 @@ impl SessionCookies {
         scratch.zeroize();
         let (session, status) = opened?;
         live(session.issued_at, session.expires_at, now, self.ttl).then_some(Opened {
-            session,
+            session: Arc::new(session),
             reseal: status == KeyStatus::Previous,
         })
     }

@@ -3,6 +3,7 @@
 //! stripping ours (and only ours) from the header sent upstream.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -83,7 +84,7 @@ fn a_session_with_every_field_round_trips_and_stays_well_under_4_kib() {
     );
     assert!(set.len() < 1100, "{} bytes: {set}", set.len());
     let opened = c.open_session(session_value(&set), at(NOW + 1)).unwrap();
-    assert_eq!(opened.session, s);
+    assert_eq!(*opened.session, s);
     assert!(!opened.reseal);
     assert_eq!(
         opened.session.identity.name.as_deref(),
@@ -139,7 +140,7 @@ fn only_the_forwarded_fields_enter_the_session() {
     let c = cookies(false, &[1]);
     let set = c.issue(&s, at(NOW)).unwrap();
     assert_eq!(
-        c.open_session(session_value(&set), at(NOW))
+        *c.open_session(session_value(&set), at(NOW))
             .unwrap()
             .session,
         s
@@ -178,6 +179,43 @@ fn the_sealed_expiry_is_checked_by_the_server() {
     .unwrap();
     assert!(shorter.open_session(&v, at(NOW + 59)).is_some());
     assert!(shorter.open_session(&v, at(NOW + 60)).is_none());
+}
+
+#[test]
+fn an_opened_session_is_kept_judged_live_on_every_use_and_gone_with_its_configuration() {
+    let rotated = cookies(true, &[2, 1]);
+    let s = Session::new(
+        Provider::IamportV1,
+        &full_identity(),
+        &[],
+        at(NOW),
+        rotated.ttl(),
+    );
+    let v = cookies(true, &[1]).seal_session(&s).unwrap();
+    let first = rotated.open_session(&v, at(NOW)).unwrap();
+    let again = rotated.open_session(&v, at(NOW + 1)).unwrap();
+    assert!(
+        Arc::ptr_eq(&first.session, &again.session),
+        "the second use is served from the kept sessions"
+    );
+    assert!(again.reseal, "a kept session still asks to be re-sealed");
+    assert!(
+        rotated.open_session(&v, at(NOW + 3600)).is_none(),
+        "a kept session expires like any other"
+    );
+    assert!(
+        rotated.open_session(&v, at(NOW - 301)).is_none(),
+        "issued too far ahead of this clock, kept or not"
+    );
+    // A reload builds new cookies: the retired key's session is no session there.
+    assert!(cookies(true, &[2]).open_session(&v, at(NOW + 1)).is_none());
+    // A value that does not open is never kept: it is refused on every use.
+    let mut forged = v.clone().into_bytes();
+    forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    for _ in 0..2 {
+        assert!(rotated.open_session(&forged, at(NOW)).is_none());
+    }
 }
 
 #[test]
@@ -345,7 +383,11 @@ fn our_cookie_is_found_among_others_in_every_header_shape() {
     ];
     for headers in &shapes {
         let found = c.session_from(headers.iter().map(String::as_str), at(NOW));
-        assert_eq!(found.map(|o| o.session), Some(s.clone()), "{headers:?}");
+        assert_eq!(
+            found.map(|o| (*o.session).clone()),
+            Some(s.clone()),
+            "{headers:?}"
+        );
     }
     let absent = [
         vec![format!("verigate={v}")], // the unprefixed name is another cookie when secure
@@ -455,9 +497,14 @@ fn nothing_personal_is_printed_by_debug() {
         c.ttl(),
     );
     let opened = Opened {
-        session: s.clone(),
+        session: Arc::new(s.clone()),
         reseal: false,
     };
+    // One kept: printing the cookies must not print the sessions they keep either.
+    assert!(
+        c.open_session(&c.seal_session(&s).unwrap(), at(NOW))
+            .is_some()
+    );
     let printed = format!("{c:?} {s:?} {opened:?}");
     for secret in ["남궁", "1976", "01012345678", "Qk+/", "MC0G", "AAAA"] {
         assert!(!printed.contains(secret), "{secret} in {printed}");
@@ -511,7 +558,7 @@ fn opening_in_a_scratch_buffer_gives_the_same_session_and_leaves_it_zeroed() {
     let mut scratch = Vec::with_capacity(2048);
     for _ in 0..2 {
         let opened = c.open_session_in(&v, at(NOW), &mut scratch).unwrap();
-        assert_eq!(opened.session, s);
+        assert_eq!(*opened.session, s);
         assert!(scratch.is_empty() && scratch.capacity() >= 2048);
         // zeroize cleared it and kept the capacity for the next request
     }

@@ -1,6 +1,7 @@
 //! The gated-request decision as a table (session or none × method × Accept), a birthday
 //! crossed during a session, freshness left to the session's start, and the headers of a pass.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -206,7 +207,7 @@ fn freshness_is_checked_when_a_session_starts_not_on_its_requests() {
 fn a_session_without_a_birth_date_is_denied() {
     let policy = adult_policy();
     let mut s = session(date(1990, 1, 1), SEOUL_MIDNIGHT);
-    s.identity.birth_date = None;
+    Arc::make_mut(&mut s.identity).birth_date = None;
     let d = decide(
         Some(&s),
         &policy,
