@@ -186,8 +186,7 @@ impl SessionCookies {
     /// this configuration already opened when it is one of them, else opened (and kept).
     pub fn open_session(&self, value: &str, now: Timestamp) -> Option<Opened> {
         if let Some(opened) = self.opened.0.get(value) {
-            let s = &opened.session;
-            return live(s.issued_at, s.expires_at, now, self.ttl).then_some(opened);
+            return self.is_live(&opened.session, now).then_some(opened);
         }
         let opened = self.open_session_in(value, now, &mut Zeroizing::new(Vec::new()))?;
         self.opened.0.insert(value.into(), opened.clone());
@@ -208,10 +207,15 @@ impl SessionCookies {
             .and_then(|o| Some((decode_session(o.plaintext)?, o.status)));
         scratch.zeroize();
         let (session, status) = opened?;
-        live(session.issued_at, session.expires_at, now, self.ttl).then_some(Opened {
+        self.is_live(&session, now).then(|| Opened {
             session: Arc::new(session),
             reseal: status == KeyStatus::Previous,
         })
+    }
+
+    /// Whether `session` is live at `now` under today's `ttl`, opened just now or kept.
+    fn is_live(&self, session: &Session, now: Timestamp) -> bool {
+        live(session.issued_at, session.expires_at, now, self.ttl)
     }
 
     /// The first live session among the request's `Cookie` headers.
