@@ -1,6 +1,7 @@
 """The bench's state and its measuring loop: one run of a load generator with the CPU and API
 accounting around it, a sweep over the concurrencies, and the pools of new imp_uids."""
 
+import contextlib
 import datetime
 import json
 import os
@@ -41,6 +42,8 @@ class Bench:
         self.uid_next = 0  # next unused index in the people pool
         self.other_pids = []  # our helpers (echo, sandbox, ...) for the noise accounting
         self.elapsed = 0.0
+        self.arms = None  # inside interleaved(): the scenarios still to measure
+        self.afterwards = []  # inside interleaved(): what to do once they are measured
 
     # ---------------------------------------------------------------- setup
 
@@ -170,12 +173,55 @@ class Bench:
         return r
 
     def sweep(self, scenario, sut_pids, make_fn, api=False):
+        """Measures `scenario` at every concurrency, `runs` times each; inside `interleaved()`
+        it is only recorded, and measured there in turn with the others."""
+        if self.arms is not None:
+            self.arms.append((scenario, sut_pids, make_fn, api))
+            return
+        self.sweep_now(scenario, sut_pids, make_fn, api)
+
+    def sweep_now(self, scenario, sut_pids, make_fn, api=False):
         d = self.a.duration
         # warm-up (not recorded): connections, pools, caches, page faults
         make_fn(16, min(2, d))()
         for conc in CONCURRENCY:
             for run in range(1, self.a.runs + 1):
                 self.measure(scenario, conc, run, sut_pids, make_fn(conc, d), api=api)
+
+    def later(self, fn):
+        """Runs `fn` (a stop, a check over a scenario's runs) after the scenario is measured:
+        at once outside `interleaved()`, at its end inside it."""
+        if self.arms is None:
+            fn()
+        else:
+            self.afterwards.append(fn)
+
+    @contextlib.contextmanager
+    def interleaved(self):
+        """The scenarios swept inside are measured in turn, not one after another: for each
+        concurrency and run, one run of each, the order rotated by one every run. A ratio
+        between two of them (gated ÷ passthrough, passthrough ÷ bare pingora) then compares
+        runs taken seconds apart, so a slow minute of this shared VM (its hypervisor steal
+        changes by the minute) lands on both sides instead of on whichever ran during it.
+        Everything they need stays up until the end (an idle proxy costs its core ~0.3 %)."""
+        self.arms, self.afterwards = [], []
+        try:
+            yield
+            arms, self.arms = self.arms, None
+            d = self.a.duration
+            for scenario, _, make_fn, _ in arms:  # warm-up (not recorded), as in sweep_now
+                log(f"warm-up: {scenario}")
+                make_fn(16, min(2, d))()
+            for conc in CONCURRENCY:
+                for run in range(1, self.a.runs + 1):
+                    k = (run - 1) % len(arms) if arms else 0
+                    for scenario, pids, make_fn, api in arms[k:] + arms[:k]:
+                        self.measure(scenario, conc, run, pids, make_fn(conc, d), api=api)
+        finally:
+            self.arms = None
+            afterwards, self.afterwards = self.afterwards, []
+            for fn in afterwards:
+                fn()
 
     def newuid_fn(self, url=None, ports=None, path=VERIFY_PATH, label="cache miss"):
         """Load with a new imp_uid on every request, never repeated: wrk to one URL, or spread

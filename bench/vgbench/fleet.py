@@ -47,6 +47,6 @@ def fleet(b):
         b.sweep(f"su-{label}", sut, b.newuid_fn(ports=ports, path=SINGLE_USE_PATH, label=f"su-{label}"), api=True)
         b.sweep(f"miss-{label}", sut, b.newuid_fn(ports=ports, path=VERIFY_PATH, label=f"miss-{label}"), api=True)
         for name in names:
-            b.procs.stop(name)
-    b.procs.stop("redis")
-    b.set_latency(0)
+            b.later(lambda n=name: b.procs.stop(n))
+    b.later(lambda: b.procs.stop("redis"))
+    b.later(lambda: b.set_latency(0))

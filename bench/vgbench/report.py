@@ -33,7 +33,11 @@ def method(bench, w):
       f"`examples/bare_pingora.rs` from the same build), {m['nginx']}, {m['oha']}, {m['wrk']}, "
       f"{m.get('redis', 'redis-server')}, Python {m['python']}.")
     w(f"- **Runs**: each point is {a.runs} run(s) of {a.duration} s after a warm-up; tables give the **median** "
-      "and (min–max). Latency is per run (oha's / wrk's percentiles), then the median over runs.")
+      "and (min–max). Latency is per run (oha's / wrk's percentiles), then the median over runs. "
+      "**Interleaved**: scenarios 1–5 and 8–9 are measured in turn (for each concurrency and run, one run "
+      "of each, the order rotated every run), and so are 10–11, so that a ratio compares runs taken "
+      "seconds apart and a slow minute of the VM falls on both sides; 6 and 7 run one after another. "
+      "Every proxy of a pass stays up (idle) through it.")
     w(f"- **Load**: `oha` (keep-alive, `POST` with the same 28-byte JSON body `{BODY}`) to `{PASSTHROUGH_PATH}` "
       f"(1–4), `{VERIFY_PATH}` (5, 7) and `/adult{PASSTHROUGH_PATH}` with the session cookie (8, 9); `wrk` + "
       "`bench/newuid.lua` (6) or `bench/fleet.lua` (10, 11: one thread per instance) with a new seeded imp_uid "

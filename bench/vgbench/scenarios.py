@@ -80,7 +80,7 @@ def proxies(b, groups):
             else:
                 port, pids, _ = b.gateway(f"verigate-{name}", upstream_port=app)
             b.sweep(name, pids, fixed(f"http://127.0.0.1:{port}{PASSTHROUGH_PATH}"), api=kind == "passthrough")
-            b.procs.stop(name if kind != "passthrough" else f"verigate-{name}")
+            b.later(lambda n=(name if kind != "passthrough" else f"verigate-{name}"): b.procs.stop(n))
 
 
 def verified(b, groups):
@@ -100,13 +100,22 @@ def verified(b, groups):
             b.sweep("hit", gpids, fixed(vurl), api=True)
         if "miss" in groups:
             b.set_latency(API_LATENCY_MS)
-            b.sweep("miss", gpids, b.newuid_fn(url=vurl, label="scenario 6"), api=True)
+            b.sweep_now("miss", gpids, b.newuid_fn(url=vurl, label="scenario 6"), api=True)
             from .checks import coalescing
             coalescing(b, vurl)
-        st_end = b.sandbox_stats()
-        b.checks["gateway_tokens"] = st_end["token_requests"] - st_start["token_requests"]
-        b.checks["gateway_requests"] = sum(r["requests"] for r in b.results if r["scenario"] in ("hit", "miss"))
-        b.procs.stop("verigate")
+        b.set_latency(0)
+        # The sandbox counts every gateway's token calls: this one's are those from its start
+        # to here (no other gateway starts in between) and those of the hit's runs, which may
+        # come later, interleaved with gateways started after it.
+        started = b.sandbox_stats()["token_requests"] - st_start["token_requests"]
+
+        def tokens():
+            runs = [r for r in b.results if r["scenario"] in ("hit", "miss")]
+            b.checks["gateway_tokens"] = started + sum(r["token_calls"] for r in runs if r["scenario"] == "hit")
+            b.checks["gateway_requests"] = sum(r["requests"] for r in runs)
+            b.procs.stop("verigate")
+
+        b.later(tokens)
     if "hit" in groups:
         hport, hpids, _ = b.gateway("verigate-hmac", signing="hmac")
         b.set_latency(0)
@@ -117,7 +126,7 @@ def verified(b, groups):
                 or "x-verified-assertion" not in seen:
             raise RuntimeError(f"the HMAC gateway did not sign: {st} {raw[:500]!r}")
         b.sweep("hit-hmac", hpids, fixed(hurl), api=True)
-        b.procs.stop("verigate-hmac")
+        b.later(lambda: b.procs.stop("verigate-hmac"))
 
 
 def naive(b):
@@ -155,7 +164,7 @@ def gated(b):
             raise RuntimeError(f"{name}: the gated request was not forwarded as expected: {st} {raw[:500]!r}")
         b.checks[f"{name}_headers"] = sorted(k for k in seen if k.startswith(("x-verified", "signature")))
         b.sweep(name, pids, fixed(url, headers=[f"cookie: {b.cookie}"]))
-        b.procs.stop(f"verigate-{name}")
+        b.later(lambda n=f"verigate-{name}": b.procs.stop(n))
         if signing == "ed25519":
             continue
         # The same gateway before the fast app: the echo app answers with every header it got,
@@ -168,7 +177,7 @@ def gated(b):
         if st != 200:
             raise RuntimeError(f"{fast}: the gated request did not reach the fast app: {st} {raw[:300]!r}")
         b.sweep(fast, pids, fixed(url, headers=[f"cookie: {b.cookie}"]))
-        b.procs.stop(f"verigate-{fast}")
+        b.later(lambda n=f"verigate-{fast}": b.procs.stop(n))
 
 
 def forward_auth(b):
@@ -190,7 +199,7 @@ def forward_auth(b):
             if st != 302:
                 raise RuntimeError(f"fa-auth without a session: {st}, expected nginx's 302 to the page")
         b.sweep(name, npids + (vpids if auth else []), fixed(url, headers=hdr))
-        b.procs.stop(f"nginx-{name}")
+        b.later(lambda n=f"nginx-{name}": b.procs.stop(n))
     # What each of nginx's subrequests costs verigate: the same answer asked for directly, as
     # nginx asks (GET, no body, the original URI in X-Original-URI, from a trusted proxy).
     aurl = f"http://127.0.0.1:{vport}/.verigate/auth?gate=adult-area"
@@ -199,4 +208,4 @@ def forward_auth(b):
     if st != 200:
         raise RuntimeError(f"fa-answer: /.verigate/auth answered {st} to a valid session")
     b.sweep("fa-answer", vpids, lambda c, s: (lambda: oha(aurl, c, s, None, ahdr)))
-    b.procs.stop("verigate-fa")
+    b.later(lambda: b.procs.stop("verigate-fa"))
