@@ -136,7 +136,7 @@ def main():
     finally:
         bench.procs.stop_all()
     with open(a.json, "w") as f:
-        json.dump({"machine": bench.machine, "args": vars(a), "results": bench.results,
+        json.dump({"machine": bench.machine, "args": vars(a), "results": bench.results, "discarded": bench.discarded,
                    "memory": getattr(bench, "mem", None), "checks": bench.checks, "notes": bench.notes,
                    "profiles": getattr(bench, "profiles", None)}, f, indent=1, default=str)
     report(bench, a.results, a.chart)

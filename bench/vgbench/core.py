@@ -19,6 +19,8 @@ PASSTHROUGH_PATH = "/orders"  # an ordinary (not intercepted) route
 VERIFY_PATH = "/certifications"  # the intercepted route
 HIT_UID = "imp_100000000000"  # the imp_uid of the cache hit (and of the naive flow)
 UID_BASE = 100000000001  # seeded imp_uids: imp_<UID_BASE + i>
+STEAL_LIMIT = 0.10  # of a core, mean over a run: above it the run is taken again (measure)
+STEAL_RETRIES = 4
 BODY = json.dumps({"imp_uid": HIT_UID})  # the 28-byte body of every oha scenario
 
 
@@ -37,6 +39,7 @@ class Bench:
         self.procs = Procs(self.out)
         self.servers = Servers(self.procs, self.out, args.bin, args.bare_bin)
         self.results = []  # one dict per measured run
+        self.discarded = []  # runs taken again because the hypervisor stole too much (measure)
         self.notes = []
         self.checks = {}
         self.uid_next = 0  # next unused index in the people pool
@@ -123,7 +126,33 @@ class Bench:
     # ---------------------------------------------------------------- measuring
 
     def measure(self, scenario, conc, run, sut_pids, fn, api=False):
-        """One measured run of fn() -> loadgen result, with CPU and API accounting around it."""
+        """One measured run of fn(). A run of the same request every time (oha) during which the
+        hypervisor took more than STEAL_LIMIT of a core measured the neighbours, not us: it is
+        kept aside (`discarded` in results.json, counted in RESULTS.md) and taken again, up to
+        STEAL_RETRIES times; then the least disturbed attempt counts. Runs that use up new
+        imp_uids are never repeated (the pool is sized for one pass)."""
+        attempts = []
+        while True:
+            r = self._measure_once(scenario, conc, run, sut_pids, fn, api)
+            attempts.append(r)
+            stolen = r["steal_s"] / r["duration_s"] if r["duration_s"] else 0.0
+            if stolen <= STEAL_LIMIT or getattr(fn, "uses_uids", False) or len(attempts) > STEAL_RETRIES:
+                break
+            log(f"{scenario} c={conc} run {run}: the hypervisor took {stolen:.2f} of a core; taking it again")
+        best = min(attempts, key=lambda a: a["steal_s"] / a["duration_s"] if a["duration_s"] else 0.0)
+        self.discarded.extend(a for a in attempts if a is not best)
+        self.results.append(best)
+        r = best
+        flag = f"  !! non-2xx {r['non2xx']} errors {r['errors']}" if r["non2xx"] or r["errors"] else ""
+        log(f"{scenario:16s} c={conc:<3d} run {run}: {r['rps']:9.0f} req/s  p50 {r['p50_ms']:.3f}  "
+            f"p99 {r['p99_ms']:.3f}  p99.9 {r['p999_ms']:.3f} ms  cpu {r['cpu_us'] or 0:.1f} µs/req  "
+            f"cores {r['core_busy_pct']}  foreign {r['foreign_cpu_s']:.2f}s  steal {r['steal_s']:.2f}s"
+            + (f"  tok/req {r['tokens_per_req']:.4f} look/req {r['lookups_per_req']:.4f}" if api else "")
+            + flag)
+        return r
+
+    def _measure_once(self, scenario, conc, run, sut_pids, fn, api):
+        """One run of fn() -> loadgen result, with CPU and API accounting around it."""
         ours = lambda: sum(proc_ticks(p) for p in set(sut_pids) | set(self.other_pids))
         st0 = self.sandbox_stats() if api else None
         sut0 = sum(proc_ticks(p) for p in sut_pids)
@@ -163,13 +192,6 @@ class Bench:
             r["lookup_calls"] = look
             r["tokens_per_req"] = tok / r["requests"] if r["requests"] else None
             r["lookups_per_req"] = look / r["requests"] if r["requests"] else None
-        self.results.append(r)
-        flag = f"  !! non-2xx {r['non2xx']} errors {r['errors']}" if r["non2xx"] or r["errors"] else ""
-        log(f"{scenario:16s} c={conc:<3d} run {run}: {r['rps']:9.0f} req/s  p50 {r['p50_ms']:.3f}  "
-            f"p99 {r['p99_ms']:.3f}  p99.9 {r['p999_ms']:.3f} ms  cpu {r['cpu_us'] or 0:.1f} µs/req  "
-            f"cores {cores}  foreign {r['foreign_cpu_s']:.2f}s"
-            + (f"  tok/req {r['tokens_per_req']:.4f} look/req {r['lookups_per_req']:.4f}" if api else "")
-            + flag)
         return r
 
     def sweep(self, scenario, sut_pids, make_fn, api=False):
@@ -240,6 +262,7 @@ class Bench:
                 if r["exhausted"]:
                     self.notes.append(f"{label} c={conc}: the imp_uid slice ran out; that run is not valid")
                 return r
+            fn.uses_uids = True
             return fn
 
         return make

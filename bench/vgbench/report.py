@@ -3,7 +3,7 @@
 import os
 import statistics
 
-from .core import BODY, CONCURRENCY, PASSTHROUGH_PATH, VERIFY_PATH
+from .core import BODY, CONCURRENCY, PASSTHROUGH_PATH, STEAL_LIMIT, STEAL_RETRIES, VERIFY_PATH
 from .load import LOADGEN_CPU
 from .scenarios import SCENARIOS
 from .servers import SUT_CPU
@@ -61,6 +61,12 @@ def noise(bench, w):
           f"{statistics.median(foreign):.2f} cores, max {max(foreign):.2f} cores over the {len(foreign)} runs; "
           f"hypervisor steal: median {statistics.median(steal):.2f}, max {max(steal):.2f} cores. A run with high "
           "foreign load is slower than the hardware allows; per-run data is in `results.json`.")
+    if bench.discarded:
+        kinds = sorted({r["scenario"] for r in bench.discarded})
+        w("")
+        w(f"**Taken again**: {len(bench.discarded)} run(s) during which the hypervisor took more than "
+          f"{STEAL_LIMIT:.2f} of a core were repeated (up to {STEAL_RETRIES} times; the least disturbed "
+          f"attempt counts), in {', '.join(kinds)}. They are `discarded` in `results.json`.")
     w("")
 
 
