@@ -23,7 +23,7 @@ import sys
 import time
 
 from vgbench import checks, fleet, profile, scenarios
-from vgbench.core import CONCURRENCY, Bench, uid_bound
+from vgbench.core import CONCURRENCY, RETRY_SWEEPS, Bench, uid_bound
 from vgbench.procs import log
 from vgbench.report import report
 
@@ -86,7 +86,8 @@ def people_needed(a, groups):
     """The seeded pool: the worst case of every new-imp_uid sweep, plus the checks."""
     per_sweep = sum(uid_bound(c, a.duration) for c in CONCURRENCY) * a.runs + uid_bound(16, 2)
     sweeps = ("miss" in groups) + 4 * ("store" in groups)
-    return (a.mem_entries if "memory" in groups else 0) + per_sweep * sweeps + 1000
+    a.uid_spare = per_sweep * RETRY_SWEEPS if sweeps else 0  # for runs taken again (core.measure)
+    return (a.mem_entries if "memory" in groups else 0) + per_sweep * sweeps + a.uid_spare + 1000
 
 
 def main():
