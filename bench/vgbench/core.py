@@ -25,6 +25,11 @@ RETRY_SWEEPS = 1  # new-imp_uid sweeps' worth of the pool set aside for runs tak
 BODY = json.dumps({"imp_uid": HIT_UID})  # the 28-byte body of every oha scenario
 
 
+def stolen(r):
+    """The cores the hypervisor took, on average, during run `r`."""
+    return r["steal_s"] / r["duration_s"] if r["duration_s"] else 0.0
+
+
 def uid_bound(conc, secs):
     """No run can use more than conc / 20 ms * secs new imp_uids: each request waits at least
     one 20 ms API call."""
@@ -128,20 +133,19 @@ class Bench:
     # ---------------------------------------------------------------- measuring
 
     def measure(self, scenario, conc, run, sut_pids, fn, api=False):
-        """One measured run of fn(). A run of the same request every time (oha) during which the
-        hypervisor took more than STEAL_LIMIT of a core measured the neighbours, not us: it is
-        kept aside (`discarded` in results.json, counted in RESULTS.md) and taken again, up to
-        STEAL_RETRIES times; then the least disturbed attempt counts. A run that uses up new
-        imp_uids is taken again only while the pool's spare share lasts."""
+        """One measured run of fn(). A run during which the hypervisor took more than
+        STEAL_LIMIT of a core measured the neighbours, not us: it is kept aside (`discarded` in
+        results.json, counted in RESULTS.md) and taken again, up to STEAL_RETRIES times; then
+        the least disturbed attempt counts. A run that uses up new imp_uids is taken again only
+        while the pool's spare share lasts."""
         attempts = []
         while True:
             r = self._measure_once(scenario, conc, run, sut_pids, fn, api)
             attempts.append(r)
-            stolen = r["steal_s"] / r["duration_s"] if r["duration_s"] else 0.0
-            if stolen <= STEAL_LIMIT or len(attempts) > STEAL_RETRIES or not self._may_repeat(fn):
+            if stolen(r) <= STEAL_LIMIT or len(attempts) > STEAL_RETRIES or not self._may_repeat(fn):
                 break
-            log(f"{scenario} c={conc} run {run}: the hypervisor took {stolen:.2f} of a core; taking it again")
-        best = min(attempts, key=lambda a: a["steal_s"] / a["duration_s"] if a["duration_s"] else 0.0)
+            log(f"{scenario} c={conc} run {run}: the hypervisor took {stolen(r):.2f} of a core; taking it again")
+        best = min(attempts, key=stolen)
         self.discarded.extend(a for a in attempts if a is not best)
         self.results.append(best)
         r = best

@@ -3,7 +3,7 @@
 import os
 import statistics
 
-from .core import BODY, CONCURRENCY, PASSTHROUGH_PATH, STEAL_LIMIT, STEAL_RETRIES, VERIFY_PATH
+from .core import BODY, CONCURRENCY, PASSTHROUGH_PATH, STEAL_LIMIT, STEAL_RETRIES, VERIFY_PATH, stolen
 from .load import LOADGEN_CPU
 from .scenarios import SCENARIOS
 from .servers import SUT_CPU
@@ -55,7 +55,7 @@ def noise(bench, w):
     w("## Noise")
     w("")
     foreign = [r["foreign_cpu_s"] / r["duration_s"] for r in bench.results if r["duration_s"]]
-    steal = [r["steal_s"] / r["duration_s"] for r in bench.results if r["duration_s"]]
+    steal = [stolen(r) for r in bench.results if r["duration_s"]]
     if foreign:
         w(f"Other work on the machine (CPU time not used by any process of the benchmark, /proc/stat): median "
           f"{statistics.median(foreign):.2f} cores, max {max(foreign):.2f} cores over the {len(foreign)} runs; "
