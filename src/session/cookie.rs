@@ -186,7 +186,12 @@ impl SessionCookies {
     /// this configuration already opened when it is one of them, else opened (and kept).
     pub fn open_session(&self, value: &str, now: Timestamp) -> Option<Opened> {
         if let Some(opened) = self.opened.0.get(value) {
-            return self.is_live(&opened.session, now).then_some(opened);
+            if self.is_live(&opened.session, now) {
+                return Some(opened);
+            }
+            // No longer live: not kept (with its person) while it is presented again.
+            self.opened.0.invalidate(value);
+            return None;
         }
         let opened = self.open_session_in(value, now, &mut Zeroizing::new(Vec::new()))?;
         self.opened.0.insert(value.into(), opened.clone());
@@ -211,6 +216,12 @@ impl SessionCookies {
             session: Arc::new(session),
             reseal: status == KeyStatus::Previous,
         })
+    }
+
+    /// Whether the session sealed in `value` is among the kept ones.
+    #[cfg(test)]
+    pub(crate) fn keeps(&self, value: &str) -> bool {
+        self.opened.0.contains_key(value)
     }
 
     /// Whether `session` is live at `now` under today's `ttl`, opened just now or kept.

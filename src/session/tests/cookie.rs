@@ -199,10 +199,12 @@ fn an_opened_session_is_kept_judged_live_on_every_use_and_gone_with_its_configur
         "the second use is served from the kept sessions"
     );
     assert!(again.reseal, "a kept session still asks to be re-sealed");
+    assert!(rotated.keeps(&v));
     assert!(
         rotated.open_session(&v, at(NOW + 3600)).is_none(),
         "a kept session expires like any other"
     );
+    assert!(!rotated.keeps(&v), "an expired session is no longer kept");
     assert!(
         rotated.open_session(&v, at(NOW - 301)).is_none(),
         "issued too far ahead of this clock, kept or not"
